@@ -1,0 +1,4 @@
+"""The MQTT topic and payload contract that devices, simulators and ingest all keep.
+
+Everything here is pure: no broker, no database.
+"""

@@ -1,0 +1,1 @@
+"""Storage: connections, ordered migrations, and which path (plain PostgreSQL or TimescaleDB) is active."""

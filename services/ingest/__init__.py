@@ -1,0 +1,1 @@
+"""Ingest service: MQTT telemetry, events and status into PostgreSQL/TimescaleDB, acknowledged after commit."""
