@@ -186,6 +186,7 @@ def test_cluster_starts_fast_and_survives_restart(cluster: ThrowawayPostgres) ->
     with psycopg.connect(cluster.dsn, autocommit=True) as conn:
         assert conn.execute("select 1").fetchone() == (1,)
         assert conn.execute("show fsync").fetchone() == ("off",)
+        assert conn.execute("show synchronous_commit").fetchone() == ("off",)
         preload = conn.execute("show shared_preload_libraries").fetchone()
         assert preload is not None
         assert ("timescaledb" in str(preload[0])) == cluster.timescaledb_available
@@ -210,16 +211,28 @@ def test_cluster_starts_fast_and_survives_restart(cluster: ThrowawayPostgres) ->
 @pytest.mark.slow
 @pytest.mark.timeout(120)
 def test_cluster_kill_breaks_connections_and_recovers(cluster: ThrowawayPostgres) -> None:
-    with psycopg.connect(cluster.dsn, autocommit=True) as conn:
-        conn.execute("create table t (v int)")
-        conn.execute("insert into t values (1)")
+    assert _can_connect(cluster.dsn)
     cluster.kill()
     assert not cluster.is_running()
     with pytest.raises(psycopg.OperationalError):
         psycopg.connect(cluster.dsn, connect_timeout=3).close()
-    cluster.start()  # crash recovery over the same data dir
-    with psycopg.connect(cluster.dsn) as conn:
-        assert conn.execute("select v from t").fetchall() == [(1,)]
+    cluster.start()  # crash recovery over the same data dir and port
+    assert _can_connect(cluster.dsn)
+    assert "database system was interrupted" in cluster.log_path.read_text()
+
+
+@pytest.mark.slow
+@pytest.mark.timeout(120)
+def test_cluster_with_synchronous_commit_keeps_commits_across_kill() -> None:
+    with ThrowawayPostgres(synchronous_commit=True) as pg:
+        with psycopg.connect(pg.dsn, autocommit=True) as conn:
+            assert conn.execute("show synchronous_commit").fetchone() == ("on",)
+            conn.execute("create table t (v int)")
+            conn.execute("insert into t values (1)")
+        pg.kill()
+        pg.start()
+        with psycopg.connect(pg.dsn) as conn:
+            assert conn.execute("select v from t").fetchall() == [(1,)]
 
 
 @pytest.mark.slow

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Literal
+from typing import Literal
 
 from pydantic import BaseModel, Field
 
@@ -24,9 +24,9 @@ class PerPhase(BaseModel):
 
     model_config = STRICT
 
-    R: Annotated[float, Field(ge=0.0)]
-    S: Annotated[float, Field(ge=0.0)]
-    T: Annotated[float, Field(ge=0.0)]
+    R: NonNegative
+    S: NonNegative
+    T: NonNegative
 
 
 class CabinetReading(Reading):

@@ -1,0 +1,44 @@
+"""The ingest's view of the device registry: loaded once, topped up for ids it has not seen."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterable
+from typing import Any
+
+import psycopg
+
+from services.ingest.decode import DeviceInfo
+
+# An id the registry did not know is asked again after this long: a device registered a minute ago
+# starts being accepted without restarting ingest, while a flood from an unknown id costs one query a minute.
+NEGATIVE_TTL_S = 60.0
+
+
+class RegistryCache(dict[str, DeviceInfo]):
+    def __init__(self) -> None:
+        super().__init__()
+        self._unknown_until: dict[str, float] = {}
+
+    def load_all(self, conn: psycopg.Connection[Any]) -> None:
+        rows = conn.execute("SELECT device_id, kind, family, city, gateway_id FROM ioc.devices").fetchall()
+        self.clear()
+        self._unknown_until.clear()
+        for device_id, kind, family, city, gateway in rows:
+            self[device_id] = DeviceInfo(kind, family, city, gateway)
+
+    def top_up(self, conn: psycopg.Connection[Any], device_ids: Iterable[str]) -> None:
+        """Look up, in one query, the ids not cached and not recently found missing."""
+        now = time.monotonic()
+        wanted = {d for d in device_ids if d not in self and self._unknown_until.get(d, 0.0) <= now}
+        if not wanted:
+            return
+        rows = conn.execute(
+            "SELECT device_id, kind, family, city, gateway_id FROM ioc.devices WHERE device_id = ANY(%s)",
+            (list(wanted),),
+        ).fetchall()
+        for device_id, kind, family, city, gateway in rows:
+            self[device_id] = DeviceInfo(kind, family, city, gateway)
+            wanted.discard(device_id)
+        for device_id in wanted:
+            self._unknown_until[device_id] = now + NEGATIVE_TTL_S

@@ -1,0 +1,163 @@
+"""One ingest worker: wires the subscriber, decoder and writer together and runs until SIGTERM."""
+
+from __future__ import annotations
+
+import logging
+import random
+import signal
+import threading
+import time
+from datetime import UTC, datetime
+from typing import Any
+
+from services.ingest import metrics
+from services.ingest.config import IngestSettings
+from services.ingest.decode import Decoded, decode
+from services.ingest.registry_cache import RegistryCache
+from services.ingest.subscriber import Pending, PendingBuffer, Subscriber
+from services.ingest.writer import TRANSIENT, Writer
+
+log = logging.getLogger("ioc.ingest")
+
+# Database retry backoff: first retry quickly (a failover takes seconds), then cap so an outage costs little.
+DB_BACKOFF_START_S, DB_BACKOFF_MAX_S = 0.5, 10.0
+# Health: unhealthy when the database has failed for longer than this.
+DB_UNHEALTHY_AFTER_S = 30.0
+
+
+class IngestService:
+    def __init__(self, settings: IngestSettings) -> None:
+        self.settings = settings
+        self.buffer = PendingBuffer()
+        self.stopping = threading.Event()
+        self.writer = Writer(settings.database_url, settings.ingest_reject_keep_bytes)
+        self.registry = RegistryCache()
+        self.subscriber = Subscriber(settings.mqtt, settings.client_id, settings.ingest_shared_group, self.buffer,
+                                     keepalive_s=settings.ingest_keepalive_s, max_pending=settings.ingest_max_pending,
+                                     max_pending_bytes=settings.ingest_max_pending_bytes)
+        self.db_failing_since: float | None = None
+        self.last_commit: float | None = None
+        metrics.OLDEST_UNACKED.set_function(self._oldest_age)
+        metrics.PENDING.set_function(lambda: self.buffer.size()[0] + self._in_writer)
+        self._in_writer = 0
+        self._writer_oldest: float | None = None
+        self.abandoned = False  # shutdown gave up on an unreachable database
+
+    def _oldest_age(self) -> float:
+        candidates = [t for t in (self._writer_oldest, self.buffer.oldest()) if t is not None]
+        return time.monotonic() - min(candidates) if candidates else 0.0
+
+    def health(self) -> tuple[bool, dict[str, Any]]:
+        db_ok = self.db_failing_since is None or time.monotonic() - self.db_failing_since < DB_UNHEALTHY_AFTER_S
+        mqtt_ok = self.subscriber.connected.is_set()
+        return db_ok and mqtt_ok, {
+            "mqtt_connected": mqtt_ok,
+            "database_ok": self.db_failing_since is None,
+            "pending": self.buffer.size()[0] + self._in_writer,
+            "oldest_unacked_age_s": round(self._oldest_age(), 3),
+            "last_commit_age_s": None if self.last_commit is None else round(time.monotonic() - self.last_commit, 3),
+        }
+
+    def run(self) -> int:
+        self._with_db_retry(lambda: self.registry.load_all(self.writer.conn))
+        log.info("registry: %d devices", len(self.registry))
+        self.subscriber.start()
+        while (not self.stopping.is_set() or self.buffer.size()[0]) and not self.abandoned:
+            items = self.buffer.take(self.settings.ingest_batch_size, self.settings.ingest_flush_interval_ms / 1000,
+                                     self.stopping)
+            if items:
+                self._process(items)
+        self.subscriber.stop()
+        self.writer.close()
+        log.info("stopped cleanly")
+        return 0
+
+    def _process(self, items: list[Pending]) -> None:
+        self._in_writer, self._writer_oldest = len(items), items[0].received
+        decoded: list[Decoded] = []
+
+        def write() -> None:
+            self.registry.top_up(self.writer.conn, {_device_of(p.topic) for p in items})
+            now = datetime.now(UTC)
+            limits = self.settings.limits
+            decoded[:] = [decode(p.topic, p.payload, self.registry, now, limits) for p in items]
+            started = time.perf_counter()
+            result = self.writer.write(decoded, now)
+            metrics.COMMIT_SECONDS.observe(time.perf_counter() - started)
+            for table, n in result.rows.items():
+                metrics.ROWS.labels(table).inc(n)
+            for table, n in result.duplicates.items():
+                if n:
+                    metrics.DUPLICATES.labels(table).inc(n)
+            for rejection in result.rejections:
+                metrics.REJECTS.labels(rejection.reason).inc()
+
+        if not self._with_db_retry(write):
+            return  # shutting down with the database unreachable: left unacknowledged, redelivered later
+        self.subscriber.ack(items)
+        self.last_commit = time.monotonic()
+        metrics.LAST_COMMIT.set(time.time())
+        metrics.BATCH_MESSAGES.observe(len(items))
+        for d in decoded:
+            result = "rejected" if d.rejections and not d.rows and not d.status else (
+                "status" if d.status else "stored")
+            metrics.MESSAGES.labels(result).inc()
+            if d.status:
+                metrics.STATUS_CHANGES.labels(d.status).inc()
+        self._in_writer, self._writer_oldest = 0, None
+
+    def _with_db_retry(self, action: Any) -> bool:
+        backoff = DB_BACKOFF_START_S
+        give_up_at: float | None = None
+        while True:
+            try:
+                action()
+            except TRANSIENT as exc:
+                metrics.DB_ERRORS.labels("transient").inc()
+                metrics.DB_UP.set(0)
+                self.writer.reset()
+                if self.db_failing_since is None:
+                    self.db_failing_since = time.monotonic()
+                if self.stopping.is_set():
+                    give_up_at = give_up_at or time.monotonic() + self.settings.ingest_shutdown_timeout_s
+                    if time.monotonic() >= give_up_at:
+                        log.error("shutting down with the database unreachable; pending messages stay "
+                                  "unacknowledged and will be redelivered")
+                        self.abandoned = True
+                        return False
+                log.warning("database unavailable (%s); nothing acknowledged, retrying in %.1fs",
+                            str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__, backoff)
+                time.sleep(backoff)
+                backoff = min(DB_BACKOFF_MAX_S, backoff * 2) * random.uniform(0.8, 1.2)
+                continue
+            if self.db_failing_since is not None:
+                log.info("database back after %.1fs", time.monotonic() - self.db_failing_since)
+            self.db_failing_since = None
+            metrics.DB_UP.set(1)
+            return True
+
+
+def _device_of(topic: str) -> str:
+    parts = topic.split("/")
+    return parts[4] if len(parts) == 6 else ""
+
+
+def main() -> int:
+    from ioc.settings import load
+
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    settings = load(IngestSettings)
+    service = IngestService(settings)
+
+    def on_signal(signum: int, frame: object) -> None:
+        log.info("signal %d: finishing pending work, then exiting", signum)
+        service.subscriber.stop_reading()
+        service.stopping.set()
+
+    signal.signal(signal.SIGTERM, on_signal)
+    signal.signal(signal.SIGINT, on_signal)
+    if settings.ingest_metrics_port:
+        from services.ingest.http import serve
+
+        serve(settings.ingest_metrics_host, settings.ingest_metrics_port, service.health)
+    return service.run()

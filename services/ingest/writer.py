@@ -1,0 +1,201 @@
+"""Write decoded messages to PostgreSQL in one transaction per batch, idempotently.
+
+Rows go in with binary COPY straight into the target table. A unique violation means some rows are
+already stored (redelivery after a crash, a replayed feed): the table is then written through a temp
+staging table with ``INSERT … ON CONFLICT DO NOTHING``, which counts the duplicates, and stays on that
+path for a while because duplicates come in runs.
+"""
+
+from __future__ import annotations
+
+import time
+from collections import defaultdict
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+import psycopg
+from psycopg import sql
+
+from services.ingest import metrics
+from services.ingest.decode import Decoded, Rejection
+from services.ingest.tables import TABLES, Row
+
+# After a duplicate, keep using the de-duplicating path this long: replays and redeliveries come in runs,
+# and a failed COPY costs a round trip.
+DEDUPE_HOLD_S = 10.0
+
+TRANSIENT = (psycopg.OperationalError, psycopg.InterfaceError)
+
+
+@dataclass
+class WriteResult:
+    rows: dict[str, int] = field(default_factory=lambda: defaultdict(int))
+    duplicates: dict[str, int] = field(default_factory=lambda: defaultdict(int))
+    rejections: list[Rejection] = field(default_factory=list)
+
+
+class Writer:
+    """Owns one database connection. Not thread-safe: used by the ingest's writer thread only."""
+
+    def __init__(self, dsn: str, reject_keep_bytes: int = 4096) -> None:
+        self._dsn = dsn
+        self._keep = reject_keep_bytes
+        self._conn: psycopg.Connection[Any] | None = None
+        self._dedupe_until: dict[str, float] = {}
+
+    @property
+    def conn(self) -> psycopg.Connection[Any]:
+        if self._conn is None or self._conn.closed:
+            # Autocommit: every write is an explicit `transaction()` block (BEGIN … COMMIT); an implicit transaction
+            # opened by a lookup would otherwise turn that block into a savepoint that never commits.
+            self._conn = psycopg.connect(self._dsn, autocommit=True, connect_timeout=5,
+                                         application_name="ioc-ingest")
+            for spec in TABLES.values():
+                self._conn.execute(sql.SQL(
+                    "CREATE TEMP TABLE IF NOT EXISTS {} (LIKE ioc.{} INCLUDING DEFAULTS) ON COMMIT DELETE ROWS"
+                ).format(sql.Identifier(f"stage_{spec.name}"), sql.Identifier(spec.name)))
+        return self._conn
+
+    def close(self) -> None:
+        if self._conn is not None:
+            self._conn.close()
+            self._conn = None
+
+    def reset(self) -> None:
+        """Drop the connection after a transient error; the next use reconnects."""
+        if self._conn is not None:
+            try:
+                self._conn.close()
+            finally:
+                self._conn = None
+
+    def write(self, messages: Sequence[Decoded], now: datetime) -> WriteResult:
+        """Commit everything the messages produced, or raise. A permanent error on some message is isolated
+        by bisection and stored as a ``storage_error`` rejection; transient errors propagate for retry."""
+        try:
+            return self._write_once(messages, now)
+        except TRANSIENT:
+            raise
+        except (psycopg.Error, ValueError, OverflowError) as exc:
+            metrics.DB_ERRORS.labels("permanent").inc()
+            if len(messages) == 1:
+                bad = messages[0]
+                rejection = Rejection(bad.topic, bad.device_id, "storage_error",
+                                      f"the database refused this message: {exc}".strip()[:1000], bad.payload)
+                poisoned = Decoded(bad.topic, bad.payload, bad.device_id, rejections=[rejection])
+                return self._write_once([poisoned], now)
+            half = len(messages) // 2
+            first = self.write(messages[:half], now)
+            second = self.write(messages[half:], now)
+            for table, n in second.rows.items():
+                first.rows[table] += n
+            for table, n in second.duplicates.items():
+                first.duplicates[table] += n
+            first.rejections.extend(second.rejections)
+            return first
+
+    def _write_once(self, messages: Sequence[Decoded], now: datetime) -> WriteResult:
+        result = WriteResult()
+        rows: dict[str, list[Row]] = defaultdict(list)
+        newest: dict[str, datetime] = {}
+        statuses: list[tuple[str, str, bool]] = []
+        for m in messages:
+            if m.rows and m.table:
+                rows[m.table].extend(m.rows)
+                if m.device_id and m.newest and (m.device_id not in newest or m.newest > newest[m.device_id]):
+                    newest[m.device_id] = m.newest
+            if m.status and m.device_id:
+                statuses.append((m.device_id, m.status, m.is_gateway))
+            result.rejections.extend(m.rejections)
+        conn = self.conn
+        with conn.transaction(), conn.cursor() as cur:
+            for table, table_rows in rows.items():
+                inserted = self._copy_rows(cur, table, table_rows)
+                result.rows[table] = inserted
+                result.duplicates[table] = len(table_rows) - inserted
+            if newest:
+                self._touch_devices(cur, newest, now)
+            for device_id, status, is_gateway in statuses:
+                self._set_status(cur, device_id, status, is_gateway, now)
+            if result.rejections:
+                self._store_rejections(cur, result.rejections, now)
+        return result
+
+    def _copy_rows(self, cur: psycopg.Cursor[Any], table: str, rows: list[Row]) -> int:
+        spec = TABLES[table]
+        if self._dedupe_until.get(table, 0.0) < time.monotonic():
+            try:
+                with cur.connection.transaction():
+                    self._copy(cur, sql.Identifier("ioc", table), spec.columns, spec.types, rows)
+                return len(rows)
+            except psycopg.errors.UniqueViolation:
+                self._dedupe_until[table] = time.monotonic() + DEDUPE_HOLD_S
+        stage = sql.Identifier(f"stage_{table}")
+        self._copy(cur, stage, spec.columns, spec.types, rows)
+        cols = sql.SQL(", ").join(map(sql.Identifier, spec.columns))
+        cur.execute(sql.SQL("INSERT INTO {} ({}) SELECT {} FROM {} ON CONFLICT DO NOTHING").format(
+            sql.Identifier("ioc", table), cols, cols, stage))
+        inserted = cur.rowcount
+        cur.execute(sql.SQL("TRUNCATE {}").format(stage))
+        return inserted
+
+    @staticmethod
+    def _copy(cur: psycopg.Cursor[Any], target: sql.Composable, columns: tuple[str, ...], types: tuple[str, ...],
+              rows: list[Row]) -> None:
+        statement = sql.SQL("COPY {} ({}) FROM STDIN (FORMAT BINARY)").format(
+            target, sql.SQL(", ").join(map(sql.Identifier, columns)))
+        with cur.copy(statement) as copy:
+            copy.set_types(list(types))
+            for row in rows:
+                copy.write_row(row)
+
+    @staticmethod
+    def _touch_devices(cur: psycopg.Cursor[Any], newest: dict[str, datetime], now: datetime) -> None:
+        # Sorted ids: N workers upserting overlapping devices lock rows in the same order, so never deadlock.
+        ids = sorted(newest)
+        cur.execute(
+            """INSERT INTO ioc.device_state AS s (device_id, last_seen, last_reading_time)
+               SELECT u.device_id, %s, u.newest
+               FROM unnest(%s::text[], %s::timestamptz[]) AS u(device_id, newest)
+               JOIN ioc.devices d USING (device_id)
+               ORDER BY u.device_id
+               ON CONFLICT (device_id) DO UPDATE
+               SET last_seen = greatest(s.last_seen, EXCLUDED.last_seen),
+                   last_reading_time = greatest(s.last_reading_time, EXCLUDED.last_reading_time)""",
+            (now, ids, [newest[i] for i in ids]),
+        )
+
+    @staticmethod
+    def _set_status(cur: psycopg.Cursor[Any], device_id: str, status: str, is_gateway: bool, now: datetime) -> None:
+        """Record a change (not a repeat: retained statuses are redelivered) for the device, and for a gateway
+        also for the devices behind it, whose reachability it carries."""
+        cur.execute(
+            """WITH targets AS (
+                   SELECT device_id, CASE WHEN device_id = %(dev)s THEN 'device' ELSE 'gateway:' || %(dev)s END AS cause
+                   FROM ioc.devices WHERE device_id = %(dev)s OR (%(gw)s AND gateway_id = %(dev)s)),
+               changed AS (
+                   INSERT INTO ioc.device_state AS s (device_id, status, status_changed_at, last_seen)
+                   SELECT device_id, %(status)s, %(now)s, %(now)s FROM targets
+                   ON CONFLICT (device_id) DO UPDATE SET status = EXCLUDED.status,
+                       status_changed_at = EXCLUDED.status_changed_at
+                   WHERE s.status IS DISTINCT FROM EXCLUDED.status
+                   RETURNING s.device_id)
+               INSERT INTO ioc.device_status_changes (time, device_id, status, cause)
+               SELECT %(now)s, t.device_id, %(status)s, t.cause FROM changed JOIN targets t USING (device_id)""",
+            {"dev": device_id, "gw": is_gateway, "status": status, "now": now},
+        )
+
+    def _store_rejections(self, cur: psycopg.Cursor[Any], rejections: list[Rejection], now: datetime) -> None:
+        with cur.copy("COPY ioc.rejected_messages (received_at, topic, device_id, reason, detail, payload,"
+                      " payload_size) FROM STDIN (FORMAT BINARY)") as copy:
+            copy.set_types(["timestamptz", "text", "text", "text", "text", "bytea", "int4"])
+            for r in rejections:
+                copy.write_row((now, _text(r.topic), r.device_id and _text(r.device_id), r.reason, _text(r.detail),
+                                r.payload[: self._keep], len(r.payload)))
+
+
+def _text(value: str) -> str:
+    """PostgreSQL text cannot hold NUL; a rejection must never fail to store because of what it reports."""
+    return value.replace("\x00", "\\0")
