@@ -23,9 +23,7 @@ from tests.support.databases import (
 from tests.support.pgcluster import ThrowawayPostgres
 from tests.support.ports import free_port
 
-MAIN_SERVER_DSN = os.environ.get(
-    "IOC_TEST_PG_SERVER", "postgresql://postgres@127.0.0.1:5432/postgres"
-)
+MAIN_SERVER_DSN = os.environ.get("IOC_TEST_PG_SERVER", "postgresql://postgres@127.0.0.1:5432/postgres")
 WAIT_S = 10.0
 
 
@@ -48,7 +46,9 @@ class _Mqtt:
         self.client.on_connect = lambda c, u, f, rc, p: self.connected.set()
         self.client.on_subscribe = lambda c, u, mid, rcs, p: self.subscribed.set()
         self.client.on_message = self._on_message
-        self.client.connect(broker.host, broker.port)
+        # connect_async + loop_start: connect() then loop_start() makes paho 2.2
+        # create its wake-up socket pair twice and leak one (ResourceWarning).
+        self.client.connect_async(broker.host, broker.port)
         self.client.loop_start()
         assert self.connected.wait(WAIT_S), "no CONNACK from the test broker"
 
@@ -68,6 +68,11 @@ class _Mqtt:
     def close(self) -> None:
         self.client.disconnect()
         self.client.loop_stop()
+        # Break the wrapper<->client cycle so Client.__del__ closes paho's wake-up
+        # sockets promptly instead of the GC finalising them first (ResourceWarning).
+        self.client.on_connect = None
+        self.client.on_subscribe = None
+        self.client.on_message = None
 
 
 def _accepts_tcp(port: int) -> bool:
@@ -249,6 +254,20 @@ def test_cluster_exit_removes_data_dir() -> None:
 @pytest.mark.timeout(120)
 def test_timescaledb_detection_agrees_with_server(cluster: ThrowawayPostgres) -> None:
     assert timescaledb_available(cluster.dsn) == cluster.timescaledb_available
+
+
+@pytest.mark.slow
+@pytest.mark.timeout(120)
+def test_cluster_timescaledb_extension_loads(cluster: ThrowawayPostgres) -> None:
+    if not cluster.timescaledb_available:
+        pytest.skip("timescaledb.so is not installed for this PostgreSQL server")
+    with psycopg.connect(cluster.dsn, autocommit=True) as conn:
+        conn.execute("create extension timescaledb")
+        assert conn.execute("show timescaledb.telemetry_level").fetchone() == ("off",)
+        conn.execute("create table m (ts timestamptz not null, v double precision)")
+        conn.execute("select create_hypertable('m', 'ts')")
+        conn.execute("insert into m values (now(), 1.0)")
+        assert conn.execute("select count(*) from m").fetchone() == (1,)
 
 
 # -- databases on the main server -------------------------------------------

@@ -20,6 +20,9 @@ class IngestSettings(CommonSettings):
     # Flush when this many messages wait, or flush_interval after the first one: big enough to amortise a commit,
     # small enough to stay within the broker's in-flight window (max_inflight_messages 20000).
     ingest_batch_size: Annotated[int, Field(ge=1, le=100_000)] = 5_000
+    # …or this many payload bytes: batched messages (gateways, back-fills) carry ~100 readings each, and one
+    # transaction of ~25 000 rows keeps commit latency and the redelivery cost of a crash small.
+    ingest_batch_bytes: Annotated[int, Field(ge=1024)] = 4 << 20
     ingest_flush_interval_ms: Annotated[int, Field(ge=1, le=60_000)] = 200
     # Stop reading from the broker beyond this many messages or bytes held unacknowledged (memory bound while the
     # database is slow or down; the broker queues the rest for our persistent session).

@@ -18,6 +18,7 @@ from pydantic import TypeAdapter, ValidationError
 from ioc.contract.base import Reading
 from ioc.contract.events import STATUS_VALUES, DeviceEvent
 from ioc.contract.kinds import KINDS
+from ioc.contract.timestamps import EARLIEST_PLAUSIBLE
 from ioc.contract.topics import Channel, Family, TopicError, parse_topic
 from services.ingest.tables import MODEL_TABLE, TABLES, Row
 
@@ -233,9 +234,10 @@ def _classify_error(exc: ValidationError) -> tuple[str, str]:
     loc = ".".join(str(p) for p in err["loc"]) or "payload"
     more = f" (+{len(errors) - 1} more)" if len(errors) > 1 else ""
     detail = f"{loc}: {err['msg']}{more}"
+    if err["loc"][:1] == ("dateObserved",) and err["type"] != "missing":
+        return "invalid_timestamp", (f"dateObserved: must be ISO 8601 with a UTC offset (e.g. 2026-03-14T18:05:00+07:00) "
+                                     f"or epoch milliseconds after {EARLIEST_PLAUSIBLE.date()}; got {err['input']!r}")
     if err["type"] == "value_error":
-        if "dateObserved" in err["loc"]:
-            return "invalid_timestamp", detail
         if "no measurement" in str(err["msg"]):
             return "no_measurement", detail
         return "invalid_value", detail

@@ -105,8 +105,7 @@ class MosquittoBroker:
 
     # -- config ------------------------------------------------------------
 
-    def _build_config(self, tmp_dir: Path) -> str:
-        """Throw-away settings first, then the project's conf.d verbatim."""
+    def _check_project_config(self) -> None:
         project_conf = self.conf_dir / PROJECT_CONF_FILE_NAME
         if not project_conf.is_file():
             raise FileNotFoundError(
@@ -114,6 +113,9 @@ class MosquittoBroker:
                 f"includes {self.conf_dir} so it runs with the production limits. "
                 "Create that file (deploy/mosquitto/conf.d/ioc-limits.conf)."
             )
+
+    def _build_config(self, tmp_dir: Path) -> str:
+        """Throw-away settings first, then the project's conf.d verbatim."""
         lines = [
             f"listener {self.port} {self.host}",
             "allow_anonymous true",
@@ -140,6 +142,7 @@ class MosquittoBroker:
         if self.is_running():
             return
         executable = _find_executable(self.executable)
+        self._check_project_config()  # before mkdtemp, so a failure leaves nothing behind
         if self.tmp_dir is None:
             self.tmp_dir = Path(tempfile.mkdtemp(prefix="ioc-mosquitto-"))
         self.config_text = self._build_config(self.tmp_dir)

@@ -143,9 +143,7 @@ class ThrowawayPostgres:
         cmd = [str(self.bindir / args[0]), *args[1:]]
         if os.geteuid() == 0:
             cmd = ["runuser", "-u", OS_USER, "--", *cmd]
-        return subprocess.run(
-            cmd, cwd=self.tmp_dir, capture_output=True, text=True, stdin=subprocess.DEVNULL
-        )
+        return subprocess.run(cmd, cwd=self.tmp_dir, capture_output=True, text=True, stdin=subprocess.DEVNULL)
 
     def _fail(self, what: str, result: subprocess.CompletedProcess[str]) -> RuntimeError:
         return RuntimeError(
@@ -156,9 +154,7 @@ class ThrowawayPostgres:
     def _init_cluster(self) -> None:
         for tool in ("initdb", "pg_ctl", "postgres"):
             if not (self.bindir / tool).exists():
-                raise FileNotFoundError(
-                    f"{self.bindir / tool} not found; install postgresql-15 or set IOC_PG_BINDIR"
-                )
+                raise FileNotFoundError(f"{self.bindir / tool} not found; install postgresql-15 or set IOC_PG_BINDIR")
         tmp = Path(tempfile.mkdtemp(prefix="ioc-pg-"))
         self.tmp_dir = tmp
         if os.geteuid() == 0:
