@@ -15,8 +15,17 @@ from datetime import UTC, datetime
 
 import psycopg
 
-from bench.common import (CITY, IngestProcess, MosquittoBroker, Publisher, database, encode, import_lamps,
-                          lamp_payload, status)
+from bench.common import (
+    CITY,
+    IngestProcess,
+    MosquittoBroker,
+    Publisher,
+    database,
+    encode,
+    import_lamps,
+    lamp_payload,
+    status,
+)
 from services.ingest.tables import TABLES
 
 BASE_MS = int(datetime(2026, 3, 14, tzinfo=UTC).timestamp() * 1000)
@@ -28,7 +37,8 @@ def messages(devices: list[str], count: int, per_message: int) -> list[tuple[str
         device = devices[m % len(devices)]
         round_ = m // len(devices)
         readings = [lamp_payload(BASE_MS + (round_ * per_message + k) * 60_000, m + k) for k in range(per_message)]
-        out.append((f"ioc/v1/{CITY}/lighting/{device}/telemetry", encode(readings[0] if per_message == 1 else readings)))
+        payload = encode(readings[0] if per_message == 1 else readings)
+        out.append((f"ioc/v1/{CITY}/lighting/{device}/telemetry", payload))
     return out
 
 
@@ -85,7 +95,8 @@ def raw_copy_rate(dsn: str, batch_rows: int) -> float:
         conn.commit()
         started = time.perf_counter()
         for i in range(0, len(rows), batch_rows):
-            with conn.cursor() as cur, cur.copy(f"COPY ioc.lighting_readings ({cols}) FROM STDIN (FORMAT BINARY)") as cp:
+            statement = f"COPY ioc.lighting_readings ({cols}) FROM STDIN (FORMAT BINARY)"
+            with conn.cursor() as cur, cur.copy(statement) as cp:
                 cp.set_types(list(spec.types))
                 for row in rows[i: i + batch_rows]:
                     cp.write_row(row)

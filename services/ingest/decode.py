@@ -61,6 +61,7 @@ class Decoded:
     rows: list[Row] = field(default_factory=list)
     newest: datetime | None = None  # newest reading time among the rows
     status: str | None = None
+    status_retained: bool = False  # replayed on subscribe: initialises an unknown status, never overrides one
     is_gateway: bool = False
     rejections: list[Rejection] = field(default_factory=list)
 
@@ -89,7 +90,8 @@ _ADAPTERS = _Adapters()
 
 
 def decode(
-    topic: str, payload: bytes, devices: Mapping[str, DeviceInfo], now: datetime, limits: Limits = Limits()
+    topic: str, payload: bytes, devices: Mapping[str, DeviceInfo], now: datetime, limits: Limits = Limits(),
+    retained: bool = False,
 ) -> Decoded:
     out = Decoded(topic, payload)
     reject = out.reject
@@ -117,6 +119,7 @@ def decode(
         if status not in STATUS_VALUES:
             return reject("invalid_status", f"status payload must be plain 'online' or 'offline', got {status[:40]!r}")
         out.status = status
+        out.status_retained = retained
         out.is_gateway = parsed.family is Family.GATEWAY
         return out
 

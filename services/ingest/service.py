@@ -82,7 +82,7 @@ class IngestService:
             self.registry.top_up(self.writer.conn, {_device_of(p.topic) for p in items})
             now = datetime.now(UTC)
             limits = self.settings.limits
-            decoded[:] = [decode(p.topic, p.payload, self.registry, now, limits) for p in items]
+            decoded[:] = [decode(p.topic, p.payload, self.registry, now, limits, p.retained) for p in items]
             started = time.perf_counter()
             result = self.writer.write(decoded, now)
             metrics.COMMIT_SECONDS.observe(time.perf_counter() - started)

@@ -45,6 +45,7 @@ class Pending:
     payload: bytes
     received: float  # time.monotonic()
     received_at: datetime
+    retained: bool = False  # a retained message replayed on subscribe: a snapshot, not news
 
 
 class PendingBuffer:
@@ -104,7 +105,7 @@ class PendingBuffer:
             return self._items[0].received if self._items else None
 
 
-PublishSink = Callable[[int, str, bytes], None]
+PublishSink = Callable[[int, str, bytes, bool], None]
 _PUBLISH, _PUBACK = 0x30, 0x40
 
 
@@ -114,7 +115,7 @@ class _IngestClient(mqtt.Client):
     paho reads every packet with several one-byte recv() calls, builds an MQTTMessage, walks its topic matcher
     and takes two locks before a callback sees it: ~20 µs a message, which alone caps one process below the
     ingest's target rate. Here the socket is read in large chunks, PUBLISH packets are parsed in place and
-    handed to ``sink(mid, topic, payload)`` (mid 0 for QoS 0: nothing to acknowledge), and every other packet
+    handed to ``sink(mid, topic, payload, retained)`` (mid 0 for QoS 0: nothing to acknowledge), and every other packet
     (CONNACK, SUBACK, PINGRESP, …) goes through paho's own handler. PUBACKs for a committed batch are queued
     as one write. Connection, keepalive, TLS and reconnects stay paho's. Relies on paho 2.x internals
     (`_sock_recv`, `_packet_handle`, `_in_packet`, `_packet_queue`), hence the pinned version range.
@@ -167,10 +168,11 @@ class _IngestClient(mqtt.Client):
             if header & 0xF0 == _PUBLISH:
                 topic_end = i + 2 + (buf[i] << 8 | buf[i + 1])
                 topic = buf[i + 2: topic_end].decode("utf-8", "replace")
+                retained = bool(header & 0x01)  # set only on a retained message replayed to a new subscription
                 if header & 0x06:  # QoS 1 (the subscription's maximum, so never 2)
-                    sink(buf[topic_end] << 8 | buf[topic_end + 1], topic, buf[topic_end + 2: body_end])
+                    sink(buf[topic_end] << 8 | buf[topic_end + 1], topic, buf[topic_end + 2: body_end], retained)
                 else:
-                    sink(0, topic, buf[topic_end:body_end])
+                    sink(0, topic, buf[topic_end:body_end], retained)
             else:
                 self._in_packet = {"command": header, "have_remaining": 1, "remaining_count": [],
                                    "remaining_mult": 1, "remaining_length": length,
@@ -262,9 +264,9 @@ class Subscriber:
         self._acks.clear()
         log.warning("disconnected from broker (%s); %d uncommitted messages will be redelivered", reason, dropped)
 
-    def _on_publish(self, mid: int, topic: str, payload: bytes) -> None:
+    def _on_publish(self, mid: int, topic: str, payload: bytes, retained: bool) -> None:
         # Never raises, never blocks: the database work happens in the writer thread.
-        self._buffer.put(Pending(self.generation, mid, topic, payload, time.monotonic(), datetime.now(UTC)))
+        self._buffer.put(Pending(self.generation, mid, topic, payload, time.monotonic(), datetime.now(UTC), retained))
 
     def _send_acks(self) -> None:
         while self._acks:

@@ -100,14 +100,14 @@ class Writer:
         result = WriteResult()
         rows: dict[str, list[Row]] = defaultdict(list)
         newest: dict[str, datetime] = {}
-        statuses: list[tuple[str, str, bool]] = []
+        statuses: list[tuple[str, str, bool, bool]] = []
         for m in messages:
             if m.rows and m.table:
                 rows[m.table].extend(m.rows)
                 if m.device_id and m.newest and (m.device_id not in newest or m.newest > newest[m.device_id]):
                     newest[m.device_id] = m.newest
             if m.status and m.device_id:
-                statuses.append((m.device_id, m.status, m.is_gateway))
+                statuses.append((m.device_id, m.status, m.is_gateway, m.status_retained))
             result.rejections.extend(m.rejections)
         conn = self.conn
         with conn.transaction(), conn.cursor() as cur:
@@ -117,8 +117,8 @@ class Writer:
                 result.duplicates[table] = len(table_rows) - inserted
             if newest:
                 self._touch_devices(cur, newest, now)
-            for device_id, status, is_gateway in statuses:
-                self._set_status(cur, device_id, status, is_gateway, now)
+            for device_id, status, is_gateway, retained in statuses:
+                self._set_status(cur, device_id, status, is_gateway, retained, now)
             if result.rejections:
                 self._store_rejections(cur, result.rejections, now)
         return result
@@ -168,9 +168,11 @@ class Writer:
         )
 
     @staticmethod
-    def _set_status(cur: psycopg.Cursor[Any], device_id: str, status: str, is_gateway: bool, now: datetime) -> None:
-        """Record a change (not a repeat: retained statuses are redelivered) for the device, and for a gateway
-        also for the devices behind it, whose reachability it carries."""
+    def _set_status(cur: psycopg.Cursor[Any], device_id: str, status: str, is_gateway: bool, retained: bool,
+                    now: datetime) -> None:
+        """Record a change (not a repeat) for the device, and for a gateway also for the devices behind it, whose
+        reachability it carries. A retained status replayed on (re)subscribe is a snapshot that may predate what
+        is known since (a gateway's will): it only fills in a status still 'unknown'."""
         cur.execute(
             """WITH targets AS (
                    SELECT device_id, CASE WHEN device_id = %(dev)s THEN 'device' ELSE 'gateway:' || %(dev)s END AS cause
@@ -180,11 +182,11 @@ class Writer:
                    SELECT device_id, %(status)s, %(now)s, %(now)s FROM targets
                    ON CONFLICT (device_id) DO UPDATE SET status = EXCLUDED.status,
                        status_changed_at = EXCLUDED.status_changed_at
-                   WHERE s.status IS DISTINCT FROM EXCLUDED.status
+                   WHERE s.status IS DISTINCT FROM EXCLUDED.status AND (NOT %(retained)s OR s.status = 'unknown')
                    RETURNING s.device_id)
                INSERT INTO ioc.device_status_changes (time, device_id, status, cause)
                SELECT %(now)s, t.device_id, %(status)s, t.cause FROM changed JOIN targets t USING (device_id)""",
-            {"dev": device_id, "gw": is_gateway, "status": status, "now": now},
+            {"dev": device_id, "gw": is_gateway, "status": status, "retained": retained, "now": now},
         )
 
     def _store_rejections(self, cur: psycopg.Cursor[Any], rejections: list[Rejection], now: datetime) -> None:
