@@ -38,7 +38,7 @@ def _validator(name: str) -> jsonschema.Draft202012Validator:
 @cache
 def _adapter(kind: str) -> TypeAdapter[Any]:
     model = DeviceEvent if kind == "event" else KINDS[kind].model
-    return TypeAdapter(model | list[model])  # type: ignore[operator]
+    return TypeAdapter(model | list[model])  # type: ignore[arg-type,valid-type]
 
 
 def contract_errors(msg: Message, kind: str) -> list[str]:

@@ -75,13 +75,18 @@ class IngestProcess:
         if self.proc.poll() is None:
             self.proc.send_signal(signal.SIGTERM)
         code = self.proc.wait(timeout)
-        self._reader.join(5)
+        self._close_pipe()
         return code
 
     def kill(self) -> None:
         self.proc.kill()
         self.proc.wait(10)
+        self._close_pipe()
+
+    def _close_pipe(self) -> None:
         self._reader.join(5)
+        if self.proc.stderr and not self.proc.stderr.closed:
+            self.proc.stderr.close()
 
     def __enter__(self) -> IngestProcess:
         return self
@@ -89,5 +94,4 @@ class IngestProcess:
     def __exit__(self, *exc: object) -> None:
         if self.proc.poll() is None:
             self.kill()
-        if self.proc.stderr:
-            self.proc.stderr.close()
+        self._close_pipe()
