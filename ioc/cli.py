@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import sys
 from pathlib import Path
 from typing import Annotated
 
 import typer
 
-from ioc.settings import CommonSettings, load
+from ioc.settings import CommonSettings, SettingsError, load
 
 app = typer.Typer(help="Điện Biên Phủ IOC sensor ingestion backend.", no_args_is_help=True,
                   pretty_exceptions_enable=False)
@@ -95,7 +96,11 @@ _mount_optional()
 
 
 def main() -> None:
-    app()
+    try:
+        app()
+    except SettingsError as exc:
+        print(exc.message, file=sys.stderr)
+        sys.exit(2)
 
 
 if __name__ == "__main__":

@@ -54,19 +54,23 @@ class FleetFileError(ValueError):
 
 def read_devices(path: Path) -> Iterator[Device]:
     """Devices from ``.jsonl``, ``.json`` (array) or ``.csv`` (metadata as a JSON column)."""
-    rows: Iterable[tuple[int, dict[str, Any]]]
+    rows: Iterable[tuple[int, Any]]
     with path.open(encoding="utf-8", newline="") as fh:
         if path.suffix == ".csv":
-            rows = [(i + 2, _csv_row(r)) for i, r in enumerate(csv.DictReader(fh))]
+            rows = enumerate(csv.DictReader(fh), start=2)
         elif path.suffix == ".json":
-            rows = list(enumerate(json.load(fh), start=1))
+            try:
+                rows = enumerate(json.load(fh), start=1)
+            except json.JSONDecodeError as exc:
+                raise FleetFileError(f"{path}: not a JSON array of devices: {exc}") from None
         elif path.suffix in (".jsonl", ".ndjson"):
-            rows = [(i + 1, json.loads(line)) for i, line in enumerate(fh) if line.strip()]
+            rows = ((i, line) for i, line in enumerate(fh, start=1) if line.strip())
         else:
             raise FleetFileError(f"{path}: unknown file type; use .jsonl, .json or .csv")
         for line, raw in rows:
             try:
-                yield Device.model_validate(raw)
+                record = json.loads(raw) if isinstance(raw, str) else _csv_row(raw) if path.suffix == ".csv" else raw
+                yield Device.model_validate(record)
             except (ValidationError, ValueError) as exc:
                 raise FleetFileError(f"{path}:{line}: {exc}") from None
 

@@ -60,3 +60,25 @@ def wait_for(dsn: str, query: str, expected: Any, timeout: float = 60, *params: 
             return value
         time.sleep(0.2)
     return value
+
+
+# Bad payloads, one per rejection reason, each published on a registered lamp's topic unless noted.
+BAD_INPUTS: list[tuple[str, str, bytes]] = [
+    # (expected reason, topic device, payload)
+    ("invalid_json", "LAMP0001", b"lamp is on"),
+    ("wrong_type", "LAMP0001", b'{"dateObserved": "2026-03-14T18:00:00+07:00", "voltage": "229"}'),
+    ("missing_field", "LAMP0001", b'{"powerState": "on"}'),
+    ("non_finite_number", "LAMP0001", b'{"dateObserved": "2026-03-14T18:00:00+07:00", "powerConsumption": NaN}'),
+    ("unknown_device", "GHOST999", b'{"dateObserved": "2026-03-14T18:00:00+07:00"}'),
+    ("device_mismatch", "LAMP0001", b'{"dateObserved": "2026-03-14T18:00:00+07:00", "deviceId": "LAMP0002"}'),
+    ("future_timestamp", "LAMP0001", b'{"dateObserved": "2099-01-01T00:00:00+07:00"}'),
+    ("oversize", "LAMP0001", b'{"dateObserved": "2026-03-14T18:00:00+07:00", "x": "' + b"a" * 300_000 + b'"}'),
+    ("empty_batch", "LAMP0001", b"[]"),
+    ("too_deeply_nested", "LAMP0001", b'{"a":' * 40 + b"1" + b"}" * 40),
+    ("bad_encoding", "LAMP0001", '{"dateObserved": "2026-03-14T18:00:00+07:00", "status": "hỏng"}'.encode("utf-16")),
+    ("unexpected_field", "LAMP0001", b'{"dateObserved": "2026-03-14T18:00:00+07:00", "powerConsuption": 5}'),
+    ("out_of_range", "LAMP0001", b'{"dateObserved": "2026-03-14T18:00:00+07:00", "illuminanceLevel": 1.5}'),
+    ("invalid_timestamp", "LAMP0001", b'{"dateObserved": "2026-03-14T18:00:00"}'),
+    ("invalid_value", "LAMP0001", b'{"dateObserved": "2026-03-14T18:00:00+07:00", "powerState": "dim"}'),
+]
+

@@ -9,7 +9,7 @@ from collections import Counter
 import psycopg
 import pytest
 
-from tests.feeds import CITY, T0, count, lamp_feed, lamps, register, topic, wait_for
+from tests.feeds import BAD_INPUTS, CITY, T0, count, lamp_feed, lamps, register, topic, wait_for
 from tests.support.broker import MosquittoBroker
 from tests.support.ingest import IngestProcess
 from tests.support.mqtt import Publisher
@@ -56,24 +56,6 @@ def test_10k_readings_from_500_devices_stored_exactly_once_even_when_sent_twice(
         assert ingest.stop() == 0
 
 
-BAD_INPUTS: list[tuple[str, str, bytes]] = [
-    # (expected reason, topic device, payload)
-    ("invalid_json", "LAMP0001", b"lamp is on"),
-    ("wrong_type", "LAMP0001", b'{"dateObserved": "2026-03-14T18:00:00+07:00", "voltage": "229"}'),
-    ("missing_field", "LAMP0001", b'{"powerState": "on"}'),
-    ("non_finite_number", "LAMP0001", b'{"dateObserved": "2026-03-14T18:00:00+07:00", "powerConsumption": NaN}'),
-    ("unknown_device", "GHOST999", b'{"dateObserved": "2026-03-14T18:00:00+07:00"}'),
-    ("device_mismatch", "LAMP0001", b'{"dateObserved": "2026-03-14T18:00:00+07:00", "deviceId": "LAMP0002"}'),
-    ("future_timestamp", "LAMP0001", b'{"dateObserved": "2099-01-01T00:00:00+07:00"}'),
-    ("oversize", "LAMP0001", b'{"dateObserved": "2026-03-14T18:00:00+07:00", "x": "' + b"a" * 300_000 + b'"}'),
-    ("empty_batch", "LAMP0001", b"[]"),
-    ("too_deeply_nested", "LAMP0001", b'{"a":' * 40 + b"1" + b"}" * 40),
-    ("bad_encoding", "LAMP0001", '{"dateObserved": "2026-03-14T18:00:00+07:00", "status": "hỏng"}'.encode("utf-16")),
-    ("unexpected_field", "LAMP0001", b'{"dateObserved": "2026-03-14T18:00:00+07:00", "powerConsuption": 5}'),
-    ("out_of_range", "LAMP0001", b'{"dateObserved": "2026-03-14T18:00:00+07:00", "illuminanceLevel": 1.5}'),
-    ("invalid_timestamp", "LAMP0001", b'{"dateObserved": "2026-03-14T18:00:00"}'),
-    ("invalid_value", "LAMP0001", b'{"dateObserved": "2026-03-14T18:00:00+07:00", "powerState": "dim"}'),
-]
 
 
 def test_bad_input_is_rejected_with_a_distinct_reason_and_the_stream_goes_on(
