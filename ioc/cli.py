@@ -52,7 +52,9 @@ def db_info() -> None:
 
 
 @devices_app.command("import")
-def devices_import(file: Annotated[Path, typer.Argument(exists=True, dir_okay=False, help=".jsonl, .json or .csv")]) -> None:
+def devices_import(
+    file: Annotated[Path, typer.Argument(exists=True, dir_okay=False, help=".jsonl, .json or .csv")],
+) -> None:
     """Insert or update devices from a fleet file."""
     from ioc.db.connect import connect
     from ioc.registry import FleetFileError, read_devices, upsert_devices
@@ -68,7 +70,9 @@ def devices_import(file: Annotated[Path, typer.Argument(exists=True, dir_okay=Fa
 
 
 @app.command("schemas")
-def schemas(out: Annotated[Path, typer.Option(help="directory to write the JSON Schemas to")] = Path("schemas")) -> None:
+def schemas(
+    out: Annotated[Path, typer.Option(help="directory to write the JSON Schemas to")] = Path("schemas"),
+) -> None:
     """Export the payload JSON Schemas for integrators."""
     from ioc.contract.schemas import write_schemas
 
@@ -77,11 +81,18 @@ def schemas(out: Annotated[Path, typer.Option(help="directory to write the JSON 
 
 
 @app.command("ingest")
-def ingest() -> None:
-    """Run one ingest worker: MQTT → PostgreSQL/TimescaleDB (settings: IOC_* environment)."""
-    from services.ingest.service import main
+def ingest(
+    workers: Annotated[int, typer.Option(min=1, max=64, help="worker processes sharing the stream "
+                                         "(MQTT shared subscription); worker i serves metrics on port+i")] = 1,
+) -> None:
+    """Run ingest: MQTT → PostgreSQL/TimescaleDB (settings: IOC_* environment)."""
+    if workers == 1:
+        from services.ingest.service import main as run_worker
 
-    raise typer.Exit(main())
+        raise typer.Exit(run_worker())
+    from services.ingest.supervisor import run_workers
+
+    raise typer.Exit(run_workers(workers))
 
 
 def _mount_optional() -> None:

@@ -82,7 +82,8 @@ def test_bad_input_is_rejected_with_a_distinct_reason_and_the_stream_goes_on(
             expected.values()), ingest.log_text()
         assert wait_for(database, "SELECT count(*) FROM ioc.lighting_readings", 300) == 300
         with psycopg.connect(database) as conn:
-            rows = conn.execute("SELECT reason, topic, detail, payload, payload_size FROM ioc.rejected_messages").fetchall()
+            rows = conn.execute(
+                "SELECT reason, topic, detail, payload, payload_size FROM ioc.rejected_messages").fetchall()
         assert Counter(r[0] for r in rows) == expected
         for reason, topic_, detail, payload, size in rows:
             assert detail, f"{reason} has no detail"

@@ -15,7 +15,9 @@ STRICT = ConfigDict(strict=True, extra="forbid", allow_inf_nan=False, frozen=Tru
 Ratio = Annotated[float, Field(ge=0.0, le=1.0)]
 # Upper bounds keep every value inside the float4 columns' range; no real sensor comes near them.
 NonNegative = Annotated[float, Field(ge=0.0, le=1e9)]
-DeviceIdField = Annotated[str, Field(min_length=1, max_length=64, description="Optional; must equal the topic's device id")]
+DeviceIdField = Annotated[
+    str, Field(min_length=1, max_length=64, description="Optional; must equal the topic's device id")
+]
 
 
 class Reading(BaseModel):

@@ -14,7 +14,7 @@ from ioc.contract.kinds import KINDS
 
 
 def _one_or_batch(model: type[Reading], title: str, description: str) -> dict[str, Any]:
-    schema = TypeAdapter(model | list[model]).json_schema(ref_template="#/$defs/{model}")  # type: ignore[valid-type]
+    schema = TypeAdapter(model | list[model]).json_schema(ref_template="#/$defs/{model}")  # type: ignore[arg-type, valid-type]
     schema["$schema"] = "https://json-schema.org/draft/2020-12/schema"
     schema["title"] = title
     schema["description"] = description

@@ -7,7 +7,7 @@ ingest's hottest field); epoch milliseconds take a small Python conversion.
 from __future__ import annotations
 
 from datetime import UTC, datetime
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 from pydantic import AfterValidator, AwareDatetime, Field, PlainSerializer, WithJsonSchema
 
@@ -25,17 +25,21 @@ def format_device_time(value: datetime) -> str:
     return value.astimezone(UTC).isoformat().replace("+00:00", "Z")
 
 
-DeviceTime = Annotated[
-    Annotated[AwareDatetime, Field(ge=EARLIEST_PLAUSIBLE)]
-    | Annotated[int, Field(ge=_EARLIEST_MS, le=_LATEST_MS), AfterValidator(from_epoch_ms)],
-    PlainSerializer(format_device_time, return_type=str),
-    WithJsonSchema(
-        {
-            "description": "Reading time: ISO 8601 with offset (e.g. 2026-03-14T18:05:00+07:00) or epoch milliseconds",
-            "anyOf": [
-                {"type": "string", "format": "date-time"},
-                {"type": "integer", "minimum": _EARLIEST_MS, "maximum": _LATEST_MS},
-            ],
-        }
-    ),
-]
+if TYPE_CHECKING:  # what validated models hold: the int branch is converted by from_epoch_ms
+    DeviceTime = datetime
+else:
+    DeviceTime = Annotated[
+        Annotated[AwareDatetime, Field(ge=EARLIEST_PLAUSIBLE)]
+        | Annotated[int, Field(ge=_EARLIEST_MS, le=_LATEST_MS), AfterValidator(from_epoch_ms)],
+        PlainSerializer(format_device_time, return_type=str),
+        WithJsonSchema(
+            {
+                "description": "Reading time: ISO 8601 with offset (e.g. 2026-03-14T18:05:00+07:00) "
+                "or epoch milliseconds",
+                "anyOf": [
+                    {"type": "string", "format": "date-time"},
+                    {"type": "integer", "minimum": _EARLIEST_MS, "maximum": _LATEST_MS},
+                ],
+            }
+        ),
+    ]

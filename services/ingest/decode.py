@@ -238,8 +238,9 @@ def _classify_error(exc: ValidationError) -> tuple[str, str]:
     more = f" (+{len(errors) - 1} more)" if len(errors) > 1 else ""
     detail = f"{loc}: {err['msg']}{more}"
     if err["loc"][:1] == ("dateObserved",) and err["type"] != "missing":
-        return "invalid_timestamp", (f"dateObserved: must be ISO 8601 with a UTC offset (e.g. 2026-03-14T18:05:00+07:00) "
-                                     f"or epoch milliseconds after {EARLIEST_PLAUSIBLE.date()}; got {err['input']!r}")
+        return "invalid_timestamp", (
+            "dateObserved: must be ISO 8601 with a UTC offset (e.g. 2026-03-14T18:05:00+07:00) "
+            f"or epoch milliseconds after {EARLIEST_PLAUSIBLE.date()}; got {err['input']!r}")
     if err["type"] == "value_error":
         if "no measurement" in str(err["msg"]):
             return "no_measurement", detail

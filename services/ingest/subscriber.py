@@ -144,7 +144,7 @@ class _IngestClient(mqtt.Client):
             if rc != MQTTErrorCode.MQTT_ERR_SUCCESS:
                 return self._loop_rc_handle(rc)
             # TLS keeps decrypted bytes that select() cannot see: drain them now.
-            if not (self._ssl and self._sock is not None and self._sock.pending()):
+            if not (self._ssl and self._sock is not None and getattr(self._sock, "pending", lambda: 0)()):
                 return MQTTErrorCode.MQTT_ERR_SUCCESS
 
     def _parse(self, buf: bytes) -> MQTTErrorCode:
