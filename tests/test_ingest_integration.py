@@ -213,3 +213,19 @@ def test_sigterm_commits_and_acknowledges_what_is_pending(database: str, broker:
         time.sleep(1.5)
         assert again.metrics().get('ioc_ingest_duplicate_rows_total{table="lighting_readings"}', 0) == 0
         assert again.stop() == 0
+
+
+def test_two_workers_share_the_stream_and_store_each_reading_once(
+        plain_database: str, broker: MosquittoBroker) -> None:
+    devices = lamps(200)
+    register(plain_database, devices)
+    feed = lamp_feed(devices, per_device=25)
+    with IngestProcess(plain_database, broker.url, 0, "--workers", "2") as ingest:
+        ingest.wait_connected(count=2)
+        with Publisher(broker.host, broker.port) as pub:
+            pub.publish_all(feed)
+        assert wait_for(plain_database, "SELECT count(*) FROM ioc.lighting_readings", 5_000) == 5_000
+        key = 'ioc_ingest_rows_written_total{table="lighting_readings"}'
+        shares = [ingest.metrics(n).get(key, 0) for n in (0, 1)]
+        assert sum(shares) == 5_000 and min(shares) > 0, shares
+        assert ingest.stop() == 0

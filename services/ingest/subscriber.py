@@ -33,6 +33,8 @@ log = logging.getLogger(__name__)
 BACKOFF_START_S, BACKOFF_MAX_S = 0.5, 15.0
 # Network loop tick: bounds how long a committed batch waits for its PUBACKs to be sent.
 TICK_S = 0.005
+# A waiting writer looks at the stop flag at least this often, so SIGTERM never waits out a long flush interval.
+STOP_CHECK_S = 0.1
 # Bytes taken from the socket per recv(): one syscall for a few hundred messages instead of three per message.
 RECV_CHUNK = 256 * 1024
 
@@ -78,7 +80,7 @@ class PendingBuffer:
                     left = deadline - time.monotonic()
                     if left <= 0:
                         break
-                    self._cond.wait(left)
+                    self._cond.wait(min(left, STOP_CHECK_S))
             out: list[Pending] = []
             size = 0
             while self._items and len(out) < max_items and (not out or size + len(self._items[0].payload) <= max_bytes):

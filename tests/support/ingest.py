@@ -18,12 +18,13 @@ REPO_ROOT = Path(__file__).resolve().parents[2]
 
 
 class IngestProcess:
-    def __init__(self, dsn: str, mqtt_url: str, worker: int = 0, **settings: str) -> None:
-        """``settings`` are extra IOC_* variables, e.g. IOC_INGEST_MAX_PENDING="5000"."""
+    def __init__(self, dsn: str, mqtt_url: str, worker: int = 0, *args: str, **settings: str) -> None:
+        """``args`` go to `ioc ingest` (e.g. "--workers", "2"); ``settings`` are extra IOC_* variables,
+        e.g. IOC_INGEST_MAX_PENDING="5000"."""
         self.metrics_port = free_port()
         env = dict(os.environ, IOC_DATABASE_URL=dsn, IOC_MQTT_URL=mqtt_url, IOC_INGEST_WORKER=str(worker),
                    IOC_INGEST_METRICS_PORT=str(self.metrics_port), **settings)
-        self.proc = subprocess.Popen([sys.executable, "-m", "ioc", "ingest"], cwd=REPO_ROOT, env=env,
+        self.proc = subprocess.Popen([sys.executable, "-m", "ioc", "ingest", *args], cwd=REPO_ROOT, env=env,
                                      stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
         self.log: list[str] = []
         self._reader = threading.Thread(target=self._read, daemon=True)
@@ -48,10 +49,11 @@ class IngestProcess:
                 raise RuntimeError(f"ingest did not connect (exit {self.proc.poll()}):\n" + "".join(self.log[-30:]))
             time.sleep(0.05)
 
-    def metrics(self) -> dict[str, float]:
-        """This worker's ioc_ingest_* samples by name with labels; empty if it does not answer."""
+    def metrics(self, worker_offset: int = 0) -> dict[str, float]:
+        """A worker's ioc_ingest_* samples by name with labels; empty if it does not answer. With --workers,
+        worker i of the supervisor serves on metrics_port + i."""
         try:
-            text = httpx.get(f"http://127.0.0.1:{self.metrics_port}/metrics", timeout=2).text
+            text = httpx.get(f"http://127.0.0.1:{self.metrics_port + worker_offset}/metrics", timeout=2).text
         except httpx.HTTPError:
             return {}
         out = {}
