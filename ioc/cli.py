@@ -48,7 +48,7 @@ def db_info() -> None:
         typer.echo("note:          the server offers TimescaleDB but this schema was built on plain PostgreSQL")
     typer.echo(f"migrations:    {len(i.migrations)} applied, pending: {i.pending or 'none'}")
     for table, rows in i.row_estimates.items():
-        typer.echo(f"  ioc.{table:<22} ~{rows} rows")
+        typer.echo(f"  ioc.{table:<22} ~{rows} rows (planner estimate; ANALYZE refreshes it)")
 
 
 @devices_app.command("import")

@@ -170,15 +170,17 @@ def info(dsn: str) -> DatabaseInfo:
                 paths.add(str(p))
         pending = sorted(set(discover()) - {r[0] for r in rows})
         estimates: dict[str, int] = {}
+        timescale = timescaledb_installed(conn)
         for table in ("devices", "lighting_readings", "cabinet_readings", "water_readings", "traffic_readings",
                       "environment_readings", "device_events", "rejected_messages"):
-            est = conn.execute(
-                "SELECT CASE WHEN to_regclass(%s) IS NULL THEN NULL ELSE"
-                " (SELECT greatest(reltuples, 0)::bigint FROM pg_class WHERE oid = to_regclass(%s)) END",
-                (f"ioc.{table}", f"ioc.{table}"),
-            ).fetchone()
-            if est and est[0] is not None:
-                estimates[table] = int(str(est[0]))
+            if conn.execute("SELECT to_regclass(%s)", (f"ioc.{table}",)).fetchone() == (None,):
+                continue
+            # Statistics, not count(*): a year of readings is billions of rows. A hypertable's parent holds no
+            # rows itself, so TimescaleDB's own estimate (over its chunks) is used there.
+            query = ("SELECT approximate_row_count(%s::regclass)" if timescale else
+                     "SELECT greatest(reltuples, 0)::bigint FROM pg_class WHERE oid = %s::regclass")
+            row = conn.execute(query, (f"ioc.{table}",)).fetchone()
+            estimates[table] = int(str(row[0])) if row and row[0] is not None else 0
         return DatabaseInfo(
             storage_path=("timescaledb" if "timescaledb" in paths else "plain") if paths else "not migrated",
             timescaledb_installed=timescaledb_installed(conn),
