@@ -229,3 +229,14 @@ def test_two_workers_share_the_stream_and_store_each_reading_once(
         shares = [ingest.metrics(n).get(key, 0) for n in (0, 1)]
         assert sum(shares) == 5_000 and min(shares) > 0, shares
         assert ingest.stop() == 0
+
+
+def test_a_device_registered_while_ingest_runs_is_accepted(plain_database: str, broker: MosquittoBroker) -> None:
+    register(plain_database, lamps(1))
+    with IngestProcess(plain_database, broker.url) as ingest:
+        ingest.wait_connected()
+        register(plain_database, lamps(3, prefix="NEW"))  # after ingest loaded the registry
+        with Publisher(broker.host, broker.port) as pub:
+            pub.publish_all(lamp_feed(lamps(3, prefix="NEW"), per_device=2))
+        assert wait_for(plain_database, "SELECT count(*) FROM ioc.lighting_readings", 6) == 6
+        assert count(plain_database, "SELECT count(*) FROM ioc.rejected_messages") == 0

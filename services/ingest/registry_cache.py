@@ -13,12 +13,15 @@ from services.ingest.decode import DeviceInfo
 # An id the registry did not know is asked again after this long: a device registered a minute ago
 # starts being accepted without restarting ingest, while a flood from an unknown id costs one query a minute.
 NEGATIVE_TTL_S = 60.0
+# A full reload this often picks up edits to known devices (kind, city, gateway): ~50 ms for a 40 000-device city.
+RELOAD_S = 300.0
 
 
 class RegistryCache(dict[str, DeviceInfo]):
     def __init__(self) -> None:
         super().__init__()
         self._unknown_until: dict[str, float] = {}
+        self._loaded_at = float("-inf")
 
     def load_all(self, conn: psycopg.Connection[Any]) -> None:
         rows = conn.execute("SELECT device_id, kind, family, city, gateway_id FROM ioc.devices").fetchall()
@@ -26,10 +29,13 @@ class RegistryCache(dict[str, DeviceInfo]):
         self._unknown_until.clear()
         for device_id, kind, family, city, gateway in rows:
             self[device_id] = DeviceInfo(kind, family, city, gateway)
+        self._loaded_at = time.monotonic()
 
     def top_up(self, conn: psycopg.Connection[Any], device_ids: Iterable[str]) -> None:
         """Look up, in one query, the ids not cached and not recently found missing."""
         now = time.monotonic()
+        if now - self._loaded_at > RELOAD_S:
+            self.load_all(conn)
         wanted = {d for d in device_ids if d not in self and self._unknown_until.get(d, 0.0) <= now}
         if not wanted:
             return
