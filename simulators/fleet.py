@@ -174,12 +174,15 @@ def streets(rng: random.Random) -> list[Polyline]:
 # -- building -------------------------------------------------------------------------------------------
 
 
-def build_fleet(size: str | int, seed: int = 1) -> list[Device]:
-    """The device list for a size; the same size and seed always give the same list."""
+def build_fleet(size: str | int, seed: int = 1, city: str | None = None) -> list[Device]:
+    """The device list for a size; the same size and seed always give the same list.
+
+    ``city`` overrides the slug in topics and records (default: the city file's, ``dien-bien-phu``).
+    """
     spec = spec_for(size)
     rng = random.Random(stable_seed(seed, "fleet"))
     data = city_data()
-    city = data["city"]
+    city = city or data["city"]
     lines = streets(rng)
     devices: list[dict[str, Any]] = []
 
@@ -227,7 +230,7 @@ def build_fleet(size: str | int, seed: int = 1) -> list[Device]:
     # Water: district metered areas (DMA) around the ward centres; meters hourly, network points every 5 min.
     wards = data["wards"]
     for d in range(spec.dmas):
-        ward = wards[d % len(wards)]
+        ward = wards[(d + 2) % len(wards)]  # start in Thanh An so even the smoke fleet spans all wards
         dma = f"DMA-{d + 1:03d}"
         centre = _offset(tuple(ward["centre"]), rng, 1200.0)
         gw = f"GW-W-{d // spec.dmas_per_gateway + 1:03d}"
@@ -292,11 +295,11 @@ def write_fleet(devices: Iterable[Device], path: Path) -> int:
     return len(data)
 
 
-def load_fleet(ref: str | Path, seed: int = 1) -> list[Device]:
+def load_fleet(ref: str | Path, seed: int = 1, city: str | None = None) -> list[Device]:
     """A size name/number (generated) or a fleet file path."""
     text = str(ref)
     if isinstance(ref, str) and (ref in SIZES or ref.isdigit()):
-        return build_fleet(ref if ref in SIZES else int(ref), seed)
+        return build_fleet(ref if ref in SIZES else int(ref), seed, city)
     return list(read_devices(Path(text)))
 
 

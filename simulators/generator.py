@@ -16,7 +16,7 @@ import orjson
 
 from ioc.contract.topics import topic_for
 from ioc.registry import Device
-from simulators.devices import STATUS, TELEMETRY, Body, DeviceSim, Emission, make_sim
+from simulators.devices import EVENT, STATUS, TELEMETRY, Body, DeviceSim, Emission, make_sim
 from simulators.scenario import Plan, Scenario
 from simulators.scenario import plan as make_plan
 from simulators.world import World
@@ -26,6 +26,8 @@ QOS = 1
 # short enough that a 1× run does not hold minutes of messages.
 LIVE_WINDOW_S = 30
 BACKFILL_WINDOW_S = 3600
+# Readings per back-fill message: ~100 KB of JSON, well under ingest's 256 KiB payload and 10 000-reading caps.
+MAX_BATCH_READINGS = 500
 
 
 class Message(NamedTuple):
@@ -85,15 +87,23 @@ class Generator:
 
 def stream(fleet: Sequence[Device], seed: int, start: int, end: int, scenarios: Iterable[ScenarioRef] = (),
            *, statuses: bool = True, window_s: int = LIVE_WINDOW_S) -> Iterator[Message]:
-    """Every message the fleet sends in [start, end), in time order; ``online`` for all devices first."""
+    """Every message the fleet sends in [start, end), in time order; ``online`` for all devices first.
+
+    The device models are built before this returns (seconds for a city), so a caller can start its
+    clock after calling it.
+    """
     gen = Generator(fleet, seed, start, scenarios)
-    if statuses:
-        yield from gen.statuses(start, "online")
-    t = start
-    while t < end:
-        t = min(t + window_s, end)
-        for e in gen.window(t):
-            yield gen.message(*e)
+
+    def messages() -> Iterator[Message]:
+        if statuses:
+            yield from gen.statuses(start, "online")
+        t = start
+        while t < end:
+            t = min(t + window_s, end)
+            for e in gen.window(t):
+                yield gen.message(*e)
+
+    return messages()
 
 
 def hourly_batches(fleet: Sequence[Device], seed: int, start: int, end: int,
@@ -106,28 +116,31 @@ def hourly_batches(fleet: Sequence[Device], seed: int, start: int, end: int,
     """
     gen = Generator(fleet, seed, start, scenarios)
     t = start
+    buf: list[Emission] = []
     while t < end:
         w_end = min(t + window_s, end)
-        emissions = gen.window(w_end)
-        grouped: dict[tuple[int, str], list[dict[str, Any]]] = {}
-        first_t: dict[tuple[int, str], int] = {}
-        loose: list[Message] = []
-        for et, index, channel, body in emissions:
-            if channel == STATUS:
+        batch: list[Message] = []
+        for sim in gen.sims:  # device by device: no global sort needed for a back-fill
+            buf.clear()
+            sim.emit_until(w_end, buf)
+            if not buf:
                 continue
-            if isinstance(body, bytes | str):
-                loose.append(gen.message(et, index, channel, body))
-                continue
-            key = (index, channel)
-            bucket = grouped.get(key)
-            if bucket is None:
-                bucket = grouped[key] = []
-                first_t[key] = et
-            if isinstance(body, list):
-                bucket.extend(body)
-            else:
-                bucket.append(body)
-        batch = [gen.message(first_t[k], k[0], k[1], v) for k, v in grouped.items() if v]
-        batch.extend(loose)
+            tele: list[dict[str, Any]] = []
+            events: list[dict[str, Any]] = []
+            for et, index, channel, body in buf:
+                if channel == STATUS:
+                    continue
+                if isinstance(body, bytes | str):
+                    batch.append(gen.message(et, index, channel, body))
+                    continue
+                bucket = tele if channel == TELEMETRY else events
+                if isinstance(body, list):
+                    bucket.extend(body)
+                else:
+                    bucket.append(body)
+            for i in range(0, len(tele), MAX_BATCH_READINGS):
+                batch.append(gen.message(buf[0][0], sim.index, TELEMETRY, tele[i:i + MAX_BATCH_READINGS]))
+            for i in range(0, len(events), MAX_BATCH_READINGS):
+                batch.append(gen.message(buf[0][0], sim.index, EVENT, events[i:i + MAX_BATCH_READINGS]))
         yield batch
         t = w_end

@@ -22,10 +22,9 @@ from simulators.scenario import Plan
 LAT, LON = 21.386, 103.017
 
 # Hourly water demand relative to the daily mean (sums to 24): night minimum, 6–8 h and 18–21 h peaks.
-WATER_PROFILE = (0.30, 0.25, 0.22, 0.22, 0.30, 0.70, 1.60, 2.10, 1.70, 1.10, 0.95, 1.10,
+_WATER_RAW = (0.30, 0.25, 0.22, 0.22, 0.30, 0.70, 1.60, 2.10, 1.70, 1.10, 0.95, 1.10,
                  1.25, 1.00, 0.85, 0.85, 1.00, 1.30, 1.80, 1.95, 1.60, 1.10, 0.60, 0.40)
-_w = sum(WATER_PROFILE)
-WATER_PROFILE = tuple(v * 24 / _w for v in WATER_PROFILE)
+WATER_PROFILE: tuple[float, ...] = tuple(v * 24 / sum(_WATER_RAW) for v in _WATER_RAW)
 
 # Road utilisation (demand / capacity) by hour, weekdays and weekends: 7–8 h and 17–19 h rush hours.
 TRAFFIC_WEEKDAY = (0.04, 0.03, 0.02, 0.02, 0.05, 0.18, 0.50, 0.80, 0.70, 0.45, 0.40, 0.48,

@@ -74,3 +74,17 @@ def test_scenarios_command_lists_the_catalogue() -> None:
     result = CliRunner().invoke(app, ["scenarios"])
     assert result.exit_code == 0
     assert "cabinet-trip" in result.output and "festival-jam" in result.output
+
+
+def test_cli_backfill_dry_run_reports_rate() -> None:
+    result = CliRunner().invoke(app, ["backfill", "--fleet", "smoke", "--days", "0.5", "--start", "2026-03-10",
+                                      "--dry-run"])
+    assert result.exit_code == 0, result.output
+    assert "readings/s" in result.output and "dry run" in result.output
+
+
+def test_cli_rejects_unknown_scenario_and_fleet() -> None:
+    result = CliRunner().invoke(app, ["backfill", "--fleet", "smoke", "--dry-run", "--scenario", "nope"])
+    assert result.exit_code == 2 and "unknown scenario" in result.output
+    result = CliRunner().invoke(app, ["backfill", "--fleet", "/no/such.jsonl", "--dry-run"])
+    assert result.exit_code == 2

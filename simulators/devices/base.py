@@ -12,6 +12,7 @@ from __future__ import annotations
 import bisect
 import random
 from collections.abc import Callable
+from functools import partial
 from typing import Any
 
 from ioc.registry import Device
@@ -63,8 +64,8 @@ class DeviceSim:
             events: list[dict[str, Any]] = []
             self._buffers[n] = (tele, events)
             # The gateway is back: each device flushes what it buffered as one batch per channel.
-            self.schedule(eff.end, TELEMETRY, lambda b=tele: list(b) or None)
-            self.schedule(eff.end, EVENT, lambda b=events: list(b) or None)
+            self.schedule(eff.end, TELEMETRY, partial(_flush, tele))
+            self.schedule(eff.end, EVENT, partial(_flush, events))
         self._plain = not (self._stuck or self._drift or self._outages)
         for eff in effects:
             if eff.type == "malformed_burst":
@@ -175,6 +176,11 @@ class DeviceSim:
         for i in range(count):
             t = eff.start + span * i // count
             self.schedule(t, TELEMETRY, malformed(i, iso_local(t), self.device.kind))
+
+
+def _flush(buffer: list[dict[str, Any]]) -> Body | None:
+    """The readings buffered during a gateway outage as one batch (None: nothing to send)."""
+    return list(buffer) or None
 
 
 def _restamp(frozen: Body, current: Body) -> Body:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from functools import partial
 from typing import Any
 
 from ioc.registry import Device
@@ -29,7 +30,7 @@ class Streetlight(DeviceSim):
         self._trips = world.plan.of(device.parent_id, "cabinet_trip") if device.parent_id else []
         for eff in self._trips:
             # Last gasp at the trip (the controller's capacitor), then the will fires; back when power returns.
-            self.schedule(eff.start, TELEMETRY, lambda s=eff.start: self._dark(s))
+            self.schedule(eff.start, TELEMETRY, partial(self._dark, eff.start))
             self.schedule(eff.start, STATUS, "offline")
             self.schedule(eff.end, STATUS, "online")
 
@@ -71,9 +72,9 @@ class Cabinet(DeviceSim):
         self.energy = round(sum(self.rated.values()) * BURN_HOURS_PER_DAY * 0.8 * age / 1000, 3)
         self._trips = world.plan.of(device.device_id, "cabinet_trip")
         for eff in self._trips:
-            self.schedule(eff.start, EVENT, lambda s=eff.start: self.event(
-                s, "cabinetTrip", "critical", "feeder breaker tripped", {"feeder": md.get("feeder")}))
-            self.schedule(eff.end, EVENT, lambda s=eff.end: self.event(s, "powerRestored", "info", "feeder re-closed"))
+            self.schedule(eff.start, EVENT, self.event(
+                eff.start, "cabinetTrip", "critical", "feeder breaker tripped", {"feeder": md.get("feeder")}))
+            self.schedule(eff.end, EVENT, self.event(eff.end, "powerRestored", "info", "feeder re-closed"))
 
     def reading(self, t: int, extra: list[tuple[str, Body]]) -> Body | None:
         rng = self.rng

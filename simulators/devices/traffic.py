@@ -41,7 +41,7 @@ class Counter(DeviceSim):
                 intensity = int(self.capacity * (0.15 + 0.2 * rng.random()))
             else:
                 vc = min(lane_util, 1.15)
-                intensity = max(0, int(round(self.capacity * min(vc, 1.0) * (0.9 + 0.2 * rng.random()))))
+                intensity = max(0, round(self.capacity * min(vc, 1.0) * (0.9 + 0.2 * rng.random())))
                 occupancy = min(0.98, 0.03 + 0.55 * vc * vc)
                 speed = self.free_speed * max(0.12, 1.0 - 0.8 * vc ** 4) * (0.92 + 0.16 * rng.random())
             congested = occupancy > 0.6 or speed < 12.0

@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from ioc.registry import Device
-from simulators.clock import OFFSET_S, DAY
+from simulators.clock import DAY, OFFSET_S
 from simulators.devices.base import EVENT, Body, DeviceSim
 from simulators.world import WATER_PROFILE, World, days_since_2024
 
@@ -70,12 +70,12 @@ class NetworkPoint(DeviceSim):
         self._bursts = world.plan.of(device.device_id, "water_burst")
         for eff in self._bursts:
             if self.inlet:
-                self.schedule(eff.start + 60, EVENT, lambda s=eff.start + 60: self.event(
-                    s, "burst", "critical", "main burst: inlet flow spike and pressure drop",
+                self.schedule(eff.start + 60, EVENT, self.event(
+                    eff.start + 60, "burst", "critical", "main burst: inlet flow spike and pressure drop",
                     {"dma": md.get("dma")}))
             else:
-                self.schedule(eff.start + 120, EVENT, lambda s=eff.start + 120: self.event(
-                    s, "lowPressure", "warning", "pressure below service level", {"dma": md.get("dma")}))
+                self.schedule(eff.start + 120, EVENT, self.event(
+                    eff.start + 120, "lowPressure", "warning", "pressure below service level", {"dma": md.get("dma")}))
 
     def reading(self, t: int, extra: list[tuple[str, Body]]) -> Body | None:
         rng = self.rng

@@ -1,0 +1,199 @@
+"""Publishing the fleet: live (paced by a sim clock at N×) and back-fill (hourly batches, as fast as acked).
+
+Connections: a device behind a gateway publishes through its gateway's connection, which carries the
+gateway's last will; every other device has its own connection with its own will. When that would exceed
+``max_connections``, devices share pooled connections (no will: a pool stands for a network server).
+"""
+
+from __future__ import annotations
+
+import time
+from collections import Counter
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass, field
+
+from ioc.contract.topics import topic_for
+from ioc.registry import Device
+from ioc.settings import MqttUrl
+from simulators.clock import SimClock
+from simulators.generator import Message, ScenarioRef, hourly_batches, stream
+from simulators.mqtt import CONNECT_TIMEOUT_S, Connection, Will, start_all, totals
+
+# One connection per device for small fleets; beyond this, gateways and pools (a broker and a laptop
+# are both happier with hundreds of sockets than with tens of thousands).
+MAX_CONNECTIONS = 300
+BACKFILL_CONNECTIONS = 4
+# Wall seconds between progress callbacks.
+PROGRESS_EVERY_S = 2.0
+
+
+@dataclass(slots=True)
+class PublishSummary:
+    """What a run sent and what the broker acknowledged (PUBACK), per device family."""
+
+    published: Counter[str] = field(default_factory=Counter)
+    acked: Counter[str] = field(default_factory=Counter)
+    readings: Counter[str] = field(default_factory=Counter)
+    messages: int = 0
+    connections: int = 0
+    sim_start: int = 0
+    sim_end: int = 0
+    duration_s: float = 0.0
+    complete: bool = True  # every publish acknowledged before the run closed
+
+    @property
+    def total_published(self) -> int:
+        return sum(self.published.values())
+
+    @property
+    def total_acked(self) -> int:
+        return sum(self.acked.values())
+
+    @property
+    def total_readings(self) -> int:
+        return sum(self.readings.values())
+
+    @property
+    def readings_per_s(self) -> float:
+        return self.total_readings / self.duration_s if self.duration_s > 0 else 0.0
+
+
+Progress = Callable[[PublishSummary, float], None]  # (summary so far, sim time now)
+
+
+class Router:
+    """Which connection each device publishes through."""
+
+    def __init__(self, url: MqttUrl, fleet: Sequence[Device], max_connections: int, client_prefix: str) -> None:
+        owners: dict[str, Device | None] = {}
+        by_id = {d.device_id: d for d in fleet}
+        for d in fleet:
+            owner = d.gateway_id or d.device_id
+            owners.setdefault(owner, by_id.get(owner))
+        self.connections: list[Connection] = []
+        self.route: dict[str, Connection] = {}
+        names = list(owners)
+        pooled = len(names) > max_connections
+        pool: list[Connection] = []
+        if pooled:
+            pool = [Connection(url, f"{client_prefix}pool-{i:03d}") for i in range(max_connections)]
+            self.connections = pool
+        conn_of: dict[str, Connection] = {}
+        for i, owner in enumerate(names):
+            if pooled:
+                conn_of[owner] = pool[i % max_connections]
+            else:
+                dev = owners[owner]
+                will = Will(topic_for(dev.city, dev.family, dev.device_id, "status")) if dev else None
+                conn = Connection(url, f"{client_prefix}{owner}", will)
+                self.connections.append(conn)
+                conn_of[owner] = conn
+        for d in fleet:
+            self.route[d.device_id] = conn_of[d.gateway_id or d.device_id]
+
+    def publish(self, msg: Message) -> None:
+        self.route[msg.device_id].publish(msg.topic, msg.payload, msg.retain, msg.family, msg.qos)
+
+
+def _finish(router: Router, summary: PublishSummary, wall0: float, drain_timeout: float) -> None:
+    deadline = time.monotonic() + drain_timeout
+    complete = all(c.drain(max(0.0, deadline - time.monotonic())) for c in router.connections)
+    for c in router.connections:
+        c.stop()
+    summary.published, summary.acked = totals(router.connections)
+    summary.duration_s = time.monotonic() - wall0
+    summary.complete = complete
+
+
+def publish_fleet(fleet: Sequence[Device], url: MqttUrl, *, seed: int, start: int, duration_s: float,
+                  speed: float = 1.0, scenarios: Iterable[ScenarioRef] = (), max_connections: int = MAX_CONNECTIONS,
+                  client_prefix: str = "ioc-sim-", offline_at_end: bool = True, progress: Progress | None = None,
+                  drain_timeout: float = 60.0, connect_timeout: float = CONNECT_TIMEOUT_S) -> PublishSummary:
+    """Publish the fleet live for ``duration_s`` of sim time at ``speed``× (0: as fast as acked).
+
+    Every device first publishes ``online`` (retained); at the end ``offline`` (retained) unless told not to,
+    as a clean disconnect does not fire the will.
+    """
+    end = start + int(duration_s)
+    router = Router(url, fleet, max_connections, client_prefix)
+    summary = PublishSummary(connections=len(router.connections), sim_start=start, sim_end=end)
+    start_all(router.connections, connect_timeout)
+    wall0 = time.monotonic()
+    next_progress = wall0 + PROGRESS_EVERY_S
+    messages = stream(fleet, seed, start, end, scenarios, statuses=False)
+    clock = SimClock(start, speed if speed > 0 else 1.0)
+    try:
+        for d in fleet:  # retained `online` first; the sim clock starts once they are all out
+            router.route[d.device_id].publish(topic_for(d.city, d.family, d.device_id, "status"), b"online",
+                                              True, d.family)
+            summary.messages += 1
+        clock.begin()
+        for msg in messages:
+            if speed > 0:
+                delay = clock.wall_delay(msg.t)
+                while delay > 0:
+                    time.sleep(min(delay, 0.5))
+                    if progress and time.monotonic() >= next_progress:
+                        next_progress = time.monotonic() + PROGRESS_EVERY_S
+                        _report(router, summary, progress, clock.now())
+                    delay = clock.wall_delay(msg.t)
+            router.publish(msg)
+            summary.messages += 1
+            if msg.readings:
+                summary.readings[msg.family] += msg.readings
+            if progress and time.monotonic() >= next_progress:
+                next_progress = time.monotonic() + PROGRESS_EVERY_S
+                _report(router, summary, progress, msg.t)
+        if offline_at_end:
+            for d in fleet:
+                router.route[d.device_id].publish(topic_for(d.city, d.family, d.device_id, "status"), b"offline",
+                                                  True, d.family)
+                summary.messages += 1
+    finally:
+        _finish(router, summary, wall0, drain_timeout)
+    return summary
+
+
+def _report(router: Router, summary: PublishSummary, progress: Progress, sim_now: float) -> None:
+    summary.published, summary.acked = totals(router.connections)
+    progress(summary, sim_now)
+
+
+def backfill(fleet: Sequence[Device], url: MqttUrl | None, *, seed: int, start: int, end: int,
+             scenarios: Iterable[ScenarioRef] = (), batch_s: int = 3600, connections: int = BACKFILL_CONNECTIONS,
+             client_prefix: str = "ioc-sim-backfill-", progress: Progress | None = None,
+             drain_timeout: float = 120.0) -> PublishSummary:
+    """Generate every reading in [start, end) and publish one array per device, channel and ``batch_s``.
+
+    ``url=None`` is a dry run: generate and encode, publish nothing (measures the generator).
+    """
+    summary = PublishSummary(sim_start=start, sim_end=end)
+    router: Router | None = None
+    if url is not None:
+        router = Router(url, fleet, connections, client_prefix)
+        summary.connections = len(router.connections)
+        start_all(router.connections)
+    wall0 = time.monotonic()
+    sim_t = start
+    try:
+        for batch in hourly_batches(fleet, seed, start, end, scenarios, window_s=batch_s):
+            for msg in batch:
+                if router is not None:
+                    router.publish(msg)
+                else:
+                    summary.published[msg.family] += 1
+                summary.messages += 1
+                if msg.readings:
+                    summary.readings[msg.family] += msg.readings
+            sim_t = min(sim_t + batch_s, end)
+            summary.duration_s = time.monotonic() - wall0
+            if progress:
+                if router is not None:
+                    summary.published, summary.acked = totals(router.connections)
+                progress(summary, sim_t)
+    finally:
+        if router is not None:
+            _finish(router, summary, wall0, drain_timeout)
+        else:
+            summary.duration_s = time.monotonic() - wall0
+    return summary
