@@ -18,28 +18,44 @@ RELOAD_S = 300.0
 
 
 class RegistryCache(dict[str, DeviceInfo]):
-    def __init__(self) -> None:
+    """Owns its own connection: it is used by the decode stage while the writer's connection is mid-COPY."""
+
+    def __init__(self, dsn: str) -> None:
         super().__init__()
+        self._dsn = dsn
+        self._conn: psycopg.Connection[Any] | None = None
         self._unknown_until: dict[str, float] = {}
         self._loaded_at = float("-inf")
 
-    def load_all(self, conn: psycopg.Connection[Any]) -> None:
-        rows = conn.execute("SELECT device_id, kind, family, city, gateway_id FROM ioc.devices").fetchall()
+    @property
+    def conn(self) -> psycopg.Connection[Any]:
+        if self._conn is None or self._conn.closed:
+            self._conn = psycopg.connect(self._dsn, autocommit=True, connect_timeout=5,
+                                         application_name="ioc-ingest-registry")
+        return self._conn
+
+    def reset(self) -> None:
+        if self._conn is not None:
+            self._conn.close()
+            self._conn = None
+
+    def load_all(self) -> None:
+        rows = self.conn.execute("SELECT device_id, kind, family, city, gateway_id FROM ioc.devices").fetchall()
         self.clear()
         self._unknown_until.clear()
         for device_id, kind, family, city, gateway in rows:
             self[device_id] = DeviceInfo(kind, family, city, gateway)
         self._loaded_at = time.monotonic()
 
-    def top_up(self, conn: psycopg.Connection[Any], device_ids: Iterable[str]) -> None:
+    def top_up(self, device_ids: Iterable[str]) -> None:
         """Look up, in one query, the ids not cached and not recently found missing."""
         now = time.monotonic()
         if now - self._loaded_at > RELOAD_S:
-            self.load_all(conn)
+            self.load_all()
         wanted = {d for d in device_ids if d not in self and self._unknown_until.get(d, 0.0) <= now}
         if not wanted:
             return
-        rows = conn.execute(
+        rows = self.conn.execute(
             "SELECT device_id, kind, family, city, gateway_id FROM ioc.devices WHERE device_id = ANY(%s)",
             (list(wanted),),
         ).fetchall()
