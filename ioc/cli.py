@@ -95,15 +95,9 @@ def ingest(
     raise typer.Exit(run_workers(workers))
 
 
-def _mount_optional() -> None:
-    try:
-        from simulators.cli import app as sim_app
-    except ImportError:  # pragma: no cover - simulators are part of the package; guard only during development
-        return
-    app.add_typer(sim_app, name="sim")
+from simulators.cli import app as sim_app  # noqa: E402 - mounted after the core commands are defined
 
-
-_mount_optional()
+app.add_typer(sim_app, name="sim")
 
 
 def main() -> None:
