@@ -85,6 +85,11 @@ def test_buffer_takes_by_count_and_bytes_and_drops_old_connections() -> None:
                         received_at=datetime.now(UTC)))
     stop = threading.Event()
     assert [p.mid for p in buf.take(10, max_bytes=9, max_wait_s=0, stop=stop)] == [1, 2]
+    assert buf.size() == (5, 20) and buf.queued() == 3  # taken but unacknowledged still counts
+    assert buf.oldest() == 0.0
     assert buf.drop_before(1) == 1
     assert [p.mid for p in buf.take(10, max_bytes=1 << 20, max_wait_s=0, stop=stop)] == [4, 5]
-    assert buf.size() == (0, 0)
+    assert buf.size() == (4, 16)
+    buf.settle()
+    buf.settle()
+    assert buf.size() == (0, 0) and buf.oldest() is None

@@ -19,7 +19,6 @@ import signal
 import sys
 import threading
 import time
-from collections import deque
 from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any
@@ -55,19 +54,11 @@ class IngestService:
         self.last_commit: float | None = None
         self.abandoned = False  # shutdown gave up on an unreachable database
         self._handoff: queue.Queue[Job | None] = queue.Queue(maxsize=1)
-        # Batches taken from the buffer and not yet acknowledged, oldest first (for the pending/age metrics).
-        self._taken: deque[list[Pending]] = deque()
-        self._taken_lock = threading.Lock()
         metrics.OLDEST_UNACKED.set_function(self._oldest_age)
-        metrics.PENDING.set_function(self._pending)
-
-    def _pending(self) -> int:
-        with self._taken_lock:
-            return self.buffer.size()[0] + sum(len(b) for b in self._taken)
+        metrics.PENDING.set_function(lambda: self.buffer.size()[0])
 
     def _oldest_age(self) -> float:
-        with self._taken_lock:
-            oldest = self._taken[0][0].received if self._taken else self.buffer.oldest()
+        oldest = self.buffer.oldest()
         return time.monotonic() - oldest if oldest is not None else 0.0
 
     def health(self) -> tuple[bool, dict[str, Any]]:
@@ -76,7 +67,7 @@ class IngestService:
         return db_ok and mqtt_ok, {
             "mqtt_connected": mqtt_ok,
             "database_ok": self.db_failing_since is None,
-            "pending": self._pending(),
+            "pending": self.buffer.size()[0],
             "oldest_unacked_age_s": round(self._oldest_age(), 3),
             "last_commit_age_s": None if self.last_commit is None else round(time.monotonic() - self.last_commit, 3),
         }
@@ -88,13 +79,11 @@ class IngestService:
         database = threading.Thread(target=self._database_stage, name="database")
         database.start()
         settings = self.settings
-        while (not self.stopping.is_set() or self.buffer.size()[0]) and not self.abandoned:
+        while (not self.stopping.is_set() or self.buffer.queued()) and not self.abandoned:
             items = self.buffer.take(settings.ingest_batch_size, settings.ingest_batch_bytes,
                                      settings.ingest_flush_interval_ms / 1000, self.stopping)
             if not items:
                 continue
-            with self._taken_lock:
-                self._taken.append(items)
             decoded: list[Decoded] = []
             now = datetime.now(UTC)
 
@@ -105,6 +94,7 @@ class IngestService:
                 decoded[:] = [decode(p.topic, p.payload, self.registry, now, limits, p.retained) for p in items]
 
             if not self._with_db_retry(decode_batch, self.registry.reset):
+                self.buffer.settle()
                 break
             self._handoff.put((items, decoded, now))
         self._handoff.put(None)
@@ -125,8 +115,7 @@ class IngestService:
                 metrics.LAST_COMMIT.set(time.time())
                 metrics.BATCH_MESSAGES.observe(len(items))
                 self._count_messages(decoded)
-            with self._taken_lock:
-                self._taken.popleft()
+            self.buffer.settle()
 
     def _write(self, decoded: list[Decoded], now: datetime) -> None:
         started = time.perf_counter()

@@ -51,12 +51,15 @@ class Pending:
 
 
 class PendingBuffer:
-    """Messages received and not yet committed, in arrival order. Thread-safe."""
+    """The ledger of unacknowledged messages, in arrival order: queued (not yet taken by the decode stage) and
+    held (taken, in the pipeline until their PUBACKs are queued). Thread-safe."""
 
     def __init__(self, wake_at: int = 1, wake_bytes: int = 1) -> None:
         self.wake_at, self.wake_bytes = wake_at, wake_bytes
         self._items: deque[Pending] = deque()
         self._bytes = 0
+        self._held: deque[list[Pending]] = deque()
+        self._held_count = self._held_bytes = 0
         self._cond = threading.Condition()
 
     def put(self, item: Pending) -> None:
@@ -64,13 +67,13 @@ class PendingBuffer:
             self._items.append(item)
             self._bytes += len(item.payload)
             # Wake the writer only when it has something to start on or a full batch: waking it per message
-            # makes the two threads trade the GIL tens of thousands of times a second.
+            # makes the threads trade the GIL tens of thousands of times a second.
             if len(self._items) == 1 or len(self._items) >= self.wake_at or self._bytes >= self.wake_bytes:
                 self._cond.notify()
 
     def take(self, max_items: int, max_bytes: int, max_wait_s: float, stop: threading.Event) -> list[Pending]:
         """Up to max_items / max_bytes (at least one message), returning early when full; waits at most
-        max_wait_s after the first item arrives."""
+        max_wait_s after the first item arrives. The batch is held until ``settle``."""
         with self._cond:
             while not self._items and not stop.is_set():
                 self._cond.wait(0.05)
@@ -88,10 +91,22 @@ class PendingBuffer:
                 size += len(item.payload)
                 out.append(item)
             self._bytes -= size
+            if out:
+                self._held.append(out)
+                self._held_count += len(out)
+                self._held_bytes += size
             return out
 
+    def settle(self) -> None:
+        """The oldest held batch is done with (acknowledged, or abandoned to redelivery)."""
+        with self._cond:
+            batch = self._held.popleft()
+            self._held_count -= len(batch)
+            self._held_bytes -= sum(len(p.payload) for p in batch)
+
     def drop_before(self, generation: int) -> int:
-        """Forget messages of a closed connection: the broker redelivers them on the next one."""
+        """Forget queued messages of a closed connection: the broker redelivers them on the next one. (Held ones
+        finish their way through the pipeline; their PUBACKs are skipped.)"""
         with self._cond:
             keep = deque(p for p in self._items if p.generation >= generation)
             dropped = len(self._items) - len(keep)
@@ -99,11 +114,18 @@ class PendingBuffer:
             self._bytes = sum(len(p.payload) for p in keep)
             return dropped
 
+    def queued(self) -> int:
+        return len(self._items)
+
     def size(self) -> tuple[int, int]:
-        return len(self._items), self._bytes
+        """Unacknowledged messages and bytes, queued and held."""
+        with self._cond:
+            return len(self._items) + self._held_count, self._bytes + self._held_bytes
 
     def oldest(self) -> float | None:
         with self._cond:
+            if self._held:
+                return self._held[0][0].received
             return self._items[0].received if self._items else None
 
 
