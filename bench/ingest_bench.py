@@ -112,9 +112,13 @@ def main() -> None:
     parser.add_argument("--workers", type=int, default=1)
     parser.add_argument("--devices", type=int, default=500)
     parser.add_argument("--storage", choices=["auto", "on", "off"], default="auto", help="IOC_TIMESCALEDB")
+    parser.add_argument("--broker-inflight", type=int, default=None,
+                        help="override the broker's max_inflight_messages (the project config leaves it at 0, "
+                             "uncapped; try 20000 to see mosquitto's slow refill of a capped window)")
     args = parser.parse_args()
     results = {}
-    with MosquittoBroker() as broker:
+    extra = f"max_inflight_messages {args.broker_inflight}\n" if args.broker_inflight is not None else ""
+    with MosquittoBroker(extra_config=extra) as broker:
         with database(args.storage) as dsn:
             devices = import_lamps(dsn, args.devices)
             single = drain(dsn, broker, messages(devices, args.messages, 1), args.messages, args.workers)

@@ -2,8 +2,9 @@
 
 Threading: one network thread owns the paho client (paho is not thread-safe for concurrent writes). Its
 message callback only appends to the pending buffer; the writer thread hands back what it committed
-through ``ack()``, and the network thread sends those PUBACKs. MQTT 3.1.1 is used on purpose: paho parses
-MQTT 5 properties on every PUBLISH, which halves the receive rate (measured: bench/ingest_bench.py notes).
+through ``ack()``, and the network thread sends those PUBACKs. MQTT 3.1.1: the subscriber needs nothing of
+MQTT 5, and paho's MQTT 5 path parses properties on every PUBLISH (`python -m bench.mqtt_receive_bench`
+compares paho's receive paths with this one).
 """
 
 from __future__ import annotations
