@@ -240,3 +240,26 @@ def test_a_device_registered_while_ingest_runs_is_accepted(plain_database: str, 
             pub.publish_all(lamp_feed(lamps(3, prefix="NEW"), per_device=2))
         assert wait_for(plain_database, "SELECT count(*) FROM ioc.lighting_readings", 6) == 6
         assert count(plain_database, "SELECT count(*) FROM ioc.rejected_messages") == 0
+
+
+def test_a_message_the_database_refuses_is_isolated_and_the_rest_of_its_batch_stored(
+        database: str, broker: MosquittoBroker) -> None:
+    devices = lamps(5)
+    register(database, devices)
+    feed = lamp_feed(devices, per_device=20)
+    # valid JSON and a valid event, but jsonb cannot hold \u0000: only the database finds out
+    poisoned = (topic("LAMP0002", channel="event"),
+                b'{"dateObserved": "2026-03-14T18:00:00+07:00", "eventType": "sensorFault", "data": {"raw": "\\u0000"}}')
+    stream = feed[:50] + [poisoned] + feed[50:]
+    # one big batch, so the refusal has to be bisected out of it
+    with IngestProcess(database, broker.url, IOC_INGEST_FLUSH_INTERVAL_MS="2000") as ingest:
+        ingest.wait_connected()
+        with Publisher(broker.host, broker.port) as pub:
+            pub.publish_all(stream)
+        assert wait_for(database, "SELECT count(*) FROM ioc.rejected_messages", 1) == 1
+        assert wait_for(database, "SELECT count(*) FROM ioc.lighting_readings", 100) == 100
+        with psycopg.connect(database) as conn:
+            reason, detail = conn.execute("SELECT reason, detail FROM ioc.rejected_messages").fetchone()  # type: ignore[misc]
+        assert reason == "storage_error" and "database refused" in detail
+        assert ingest.metrics().get('ioc_ingest_db_errors_total{kind="permanent"}', 0) >= 1
+        assert ingest.proc.poll() is None

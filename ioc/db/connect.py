@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
 import psycopg
@@ -50,3 +52,30 @@ def timescaledb_offered(conn: psycopg.Connection[tuple[object, ...]]) -> str | N
 def timescaledb_installed(conn: psycopg.Connection[tuple[object, ...]]) -> str | None:
     row = conn.execute("SELECT extversion FROM pg_extension WHERE extname = 'timescaledb'").fetchone()
     return None if row is None else str(row[0])
+
+
+class LazyConnection:
+    """An autocommit connection opened on first use and dropped by ``reset()`` after a transient error, so the
+    next use reconnects. Autocommit: writes go in explicit ``transaction()`` blocks (BEGIN … COMMIT); an implicit
+    transaction opened by a lookup would otherwise turn such a block into a savepoint that never commits."""
+
+    def __init__(self, dsn: str, application_name: str,
+                 on_connect: Callable[[psycopg.Connection[Any]], None] | None = None) -> None:
+        self._dsn, self._name, self._on_connect = dsn, application_name, on_connect
+        self._conn: psycopg.Connection[Any] | None = None
+
+    def get(self) -> psycopg.Connection[Any]:
+        if self._conn is None or self._conn.closed:
+            conn = psycopg.connect(self._dsn, autocommit=True, connect_timeout=CONNECT_TIMEOUT_S,
+                                   application_name=self._name)
+            if self._on_connect is not None:
+                self._on_connect(conn)
+            self._conn = conn
+        return self._conn
+
+    def reset(self) -> None:
+        if self._conn is not None:
+            try:
+                self._conn.close()
+            finally:
+                self._conn = None

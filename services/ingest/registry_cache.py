@@ -4,10 +4,8 @@ from __future__ import annotations
 
 import time
 from collections.abc import Iterable
-from typing import Any
 
-import psycopg
-
+from ioc.db.connect import LazyConnection
 from services.ingest.decode import DeviceInfo
 
 # An id the registry did not know is asked again after this long: a device registered a minute ago
@@ -22,25 +20,13 @@ class RegistryCache(dict[str, DeviceInfo]):
 
     def __init__(self, dsn: str) -> None:
         super().__init__()
-        self._dsn = dsn
-        self._conn: psycopg.Connection[Any] | None = None
+        self._db = LazyConnection(dsn, "ioc-ingest-registry")
+        self.reset = self._db.reset
         self._unknown_until: dict[str, float] = {}
         self._loaded_at = float("-inf")
 
-    @property
-    def conn(self) -> psycopg.Connection[Any]:
-        if self._conn is None or self._conn.closed:
-            self._conn = psycopg.connect(self._dsn, autocommit=True, connect_timeout=5,
-                                         application_name="ioc-ingest-registry")
-        return self._conn
-
-    def reset(self) -> None:
-        if self._conn is not None:
-            self._conn.close()
-            self._conn = None
-
     def load_all(self) -> None:
-        rows = self.conn.execute("SELECT device_id, kind, family, city, gateway_id FROM ioc.devices").fetchall()
+        rows = self._db.get().execute("SELECT device_id, kind, family, city, gateway_id FROM ioc.devices").fetchall()
         self.clear()
         self._unknown_until.clear()
         for device_id, kind, family, city, gateway in rows:
@@ -55,7 +41,7 @@ class RegistryCache(dict[str, DeviceInfo]):
         wanted = {d for d in device_ids if d not in self and self._unknown_until.get(d, 0.0) <= now}
         if not wanted:
             return
-        rows = self.conn.execute(
+        rows = self._db.get().execute(
             "SELECT device_id, kind, family, city, gateway_id FROM ioc.devices WHERE device_id = ANY(%s)",
             (list(wanted),),
         ).fetchall()

@@ -18,6 +18,7 @@ from typing import Any
 import psycopg
 from psycopg import sql
 
+from ioc.db.connect import LazyConnection
 from services.ingest import metrics
 from services.ingest.decode import Decoded, Rejection
 from services.ingest.tables import TABLES, Row
@@ -29,6 +30,14 @@ DEDUPE_HOLD_S = 10.0
 TRANSIENT = (psycopg.OperationalError, psycopg.InterfaceError)
 
 
+def _create_staging_tables(conn: psycopg.Connection[Any]) -> None:
+    """Per-connection temp tables for the de-duplicating path (temporary, so never DDL on the real schema)."""
+    for spec in TABLES.values():
+        conn.execute(sql.SQL(
+            "CREATE TEMP TABLE IF NOT EXISTS {} (LIKE ioc.{} INCLUDING DEFAULTS) ON COMMIT DELETE ROWS"
+        ).format(sql.Identifier(f"stage_{spec.name}"), sql.Identifier(spec.name)))
+
+
 @dataclass
 class WriteResult:
     rows: dict[str, int] = field(default_factory=lambda: defaultdict(int))
@@ -37,39 +46,13 @@ class WriteResult:
 
 
 class Writer:
-    """Owns one database connection. Not thread-safe: used by the ingest's writer thread only."""
+    """Owns one database connection. Not thread-safe: used by the ingest's database stage only."""
 
     def __init__(self, dsn: str, reject_keep_bytes: int = 4096) -> None:
-        self._dsn = dsn
         self._keep = reject_keep_bytes
-        self._conn: psycopg.Connection[Any] | None = None
+        self._db = LazyConnection(dsn, "ioc-ingest", on_connect=_create_staging_tables)
+        self.reset = self.close = self._db.reset  # after a transient error the next write reconnects
         self._dedupe_until: dict[str, float] = {}
-
-    @property
-    def conn(self) -> psycopg.Connection[Any]:
-        if self._conn is None or self._conn.closed:
-            # Autocommit: every write is an explicit `transaction()` block (BEGIN … COMMIT); an implicit transaction
-            # opened by a lookup would otherwise turn that block into a savepoint that never commits.
-            self._conn = psycopg.connect(self._dsn, autocommit=True, connect_timeout=5,
-                                         application_name="ioc-ingest")
-            for spec in TABLES.values():
-                self._conn.execute(sql.SQL(
-                    "CREATE TEMP TABLE IF NOT EXISTS {} (LIKE ioc.{} INCLUDING DEFAULTS) ON COMMIT DELETE ROWS"
-                ).format(sql.Identifier(f"stage_{spec.name}"), sql.Identifier(spec.name)))
-        return self._conn
-
-    def close(self) -> None:
-        if self._conn is not None:
-            self._conn.close()
-            self._conn = None
-
-    def reset(self) -> None:
-        """Drop the connection after a transient error; the next use reconnects."""
-        if self._conn is not None:
-            try:
-                self._conn.close()
-            finally:
-                self._conn = None
 
     def write(self, messages: Sequence[Decoded], now: datetime) -> WriteResult:
         """Commit everything the messages produced, or raise. A permanent error on some message is isolated
@@ -109,7 +92,7 @@ class Writer:
             if m.status and m.device_id:
                 statuses.append((m.device_id, m.status, m.is_gateway, m.status_retained))
             result.rejections.extend(m.rejections)
-        conn = self.conn
+        conn = self._db.get()
         with conn.transaction(), conn.cursor() as cur:
             for table, table_rows in rows.items():
                 inserted = self._copy_rows(cur, table, table_rows)
