@@ -249,8 +249,9 @@ def test_a_message_the_database_refuses_is_isolated_and_the_rest_of_its_batch_st
     feed = lamp_feed(devices, per_device=20)
     # valid JSON and a valid event, but jsonb cannot hold \u0000: only the database finds out
     poisoned = (topic("LAMP0002", channel="event"),
-                b'{"dateObserved": "2026-03-14T18:00:00+07:00", "eventType": "sensorFault", "data": {"raw": "\\u0000"}}')
-    stream = feed[:50] + [poisoned] + feed[50:]
+                b'{"dateObserved": "2026-03-14T18:00:00+07:00", "eventType": "sensorFault",'
+                b' "data": {"raw": "\\u0000"}}')
+    stream = [*feed[:50], poisoned, *feed[50:]]
     # one big batch, so the refusal has to be bisected out of it
     with IngestProcess(database, broker.url, IOC_INGEST_FLUSH_INTERVAL_MS="2000") as ingest:
         ingest.wait_connected()
