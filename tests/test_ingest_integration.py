@@ -247,20 +247,23 @@ def test_a_message_the_database_refuses_is_isolated_and_the_rest_of_its_batch_st
     devices = lamps(5)
     register(database, devices)
     feed = lamp_feed(devices, per_device=20)
-    # valid JSON and a valid event, but jsonb cannot hold \u0000: only the database finds out
+    # a batch of two events: one the decoder refuses, one valid that jsonb cannot hold (\u0000): only the
+    # database finds out, and both refusals must be kept
     poisoned = (topic("LAMP0002", channel="event"),
-                b'{"dateObserved": "2026-03-14T18:00:00+07:00", "eventType": "sensorFault",'
-                b' "data": {"raw": "\\u0000"}}')
+                b'[{"dateObserved": "2026-03-14T18:00:00+07:00", "eventType": "sensorFault",'
+                b' "data": {"raw": "\\u0000"}}, {"dateObserved": 1773486000000, "eventType": "not valid"}]')
     stream = [*feed[:50], poisoned, *feed[50:]]
     # one big batch, so the refusal has to be bisected out of it
     with IngestProcess(database, broker.url, IOC_INGEST_FLUSH_INTERVAL_MS="2000") as ingest:
         ingest.wait_connected()
         with Publisher(broker.host, broker.port) as pub:
             pub.publish_all(stream)
-        assert wait_for(database, "SELECT count(*) FROM ioc.rejected_messages", 1) == 1
+        assert wait_for(database, "SELECT count(*) FROM ioc.rejected_messages", 2) == 2
         assert wait_for(database, "SELECT count(*) FROM ioc.lighting_readings", 100) == 100
         with psycopg.connect(database) as conn:
-            reason, detail = conn.execute("SELECT reason, detail FROM ioc.rejected_messages").fetchone()  # type: ignore[misc]
-        assert reason == "storage_error" and "database refused" in detail
+            rows = dict(conn.execute("SELECT reason, detail FROM ioc.rejected_messages").fetchall())
+        assert set(rows) == {"storage_error", "invalid_value"}
+        assert "database refused" in rows["storage_error"]
+        assert count(database, "SELECT count(*) FROM ioc.device_events") == 0
         assert ingest.metrics().get('ioc_ingest_db_errors_total{kind="permanent"}', 0) >= 1
         assert ingest.proc.poll() is None

@@ -67,7 +67,8 @@ class Writer:
                 bad = messages[0]
                 rejection = Rejection(bad.topic, bad.device_id, "storage_error",
                                       f"the database refused this message: {exc}".strip()[:1000], bad.payload)
-                poisoned = Decoded(bad.topic, bad.payload, bad.device_id, rejections=[rejection])
+                # keep what the decoder already refused in it (bad readings of a batch) next to the new refusal
+                poisoned = Decoded(bad.topic, bad.payload, bad.device_id, rejections=[*bad.rejections, rejection])
                 return self._write_once([poisoned], now)
             half = len(messages) // 2
             first = self.write(messages[:half], now)
@@ -120,9 +121,7 @@ class Writer:
         cols = sql.SQL(", ").join(map(sql.Identifier, spec.columns))
         cur.execute(sql.SQL("INSERT INTO {} ({}) SELECT {} FROM {} ON CONFLICT DO NOTHING").format(
             sql.Identifier("ioc", table), cols, cols, stage))
-        inserted = cur.rowcount
-        cur.execute(sql.SQL("TRUNCATE {}").format(stage))
-        return inserted
+        return cur.rowcount  # the staging rows go at COMMIT (ON COMMIT DELETE ROWS)
 
     @staticmethod
     def _copy(cur: psycopg.Cursor[Any], target: sql.Composable, columns: tuple[str, ...], types: tuple[str, ...],
