@@ -10,8 +10,6 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-import psycopg
-
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
@@ -38,15 +36,6 @@ def database(storage: str) -> Iterator[str]:
         yield dsn
     finally:
         drop_database(SERVER, dsn)
-
-
-def import_lamps(dsn: str, count: int) -> list[str]:
-    ids = [f"BL{i:05d}" for i in range(count)]
-    with psycopg.connect(dsn) as conn, conn.cursor() as cur, \
-            cur.copy("COPY ioc.devices (device_id, family, kind, city, report_interval_s) FROM STDIN") as copy:
-        for device_id in ids:
-            copy.write_row((device_id, "lighting", "streetlight", CITY, 600))
-    return ids
 
 
 def lamp_payload(ts_ms: int, i: int) -> dict[str, object]:

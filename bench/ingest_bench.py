@@ -22,13 +22,19 @@ from bench.common import (
     Publisher,
     database,
     encode,
-    import_lamps,
     lamp_payload,
     status,
 )
 from services.ingest.tables import TABLES
+from tests.feeds import lamps, register
 
 BASE_MS = int(datetime(2026, 3, 14, tzinfo=UTC).timestamp() * 1000)
+
+
+def register_lamps(dsn: str, count: int) -> list[str]:
+    fleet = lamps(count, prefix="BL")
+    register(dsn, fleet)
+    return [d.device_id for d in fleet]
 
 
 def messages(devices: list[str], count: int, per_message: int) -> list[tuple[str, bytes]]:
@@ -120,12 +126,12 @@ def main() -> None:
     extra = f"max_inflight_messages {args.broker_inflight}\n" if args.broker_inflight is not None else ""
     with MosquittoBroker(extra_config=extra) as broker:
         with database(args.storage) as dsn:
-            devices = import_lamps(dsn, args.devices)
+            devices = register_lamps(dsn, args.devices)
             single = drain(dsn, broker, messages(devices, args.messages, 1), args.messages, args.workers)
             status(f"single-reading messages: {single:,.0f} msg/s end-to-end (ack after commit)")
             results["single"] = single
         with database(args.storage) as dsn:
-            devices = import_lamps(dsn, args.devices)
+            devices = register_lamps(dsn, args.devices)
             rows = args.batched_messages * args.batch
             batched = drain(dsn, broker, messages(devices, args.batched_messages, args.batch), rows, args.workers)
             status(f"batched messages ({args.batch}/msg): {batched:,.0f} readings/s end-to-end")

@@ -118,3 +118,17 @@ def test_depth() -> None:
     for _ in range(MAX_JSON_DEPTH + 5):
         nested = {"a": nested}
     assert _depth(nested) > MAX_JSON_DEPTH
+
+
+def test_device_id_pre_scan_agrees_with_the_parser() -> None:
+    from ioc.contract.topics import device_id_of, parse_topic
+
+    good = topic("LAMP0001")
+    assert device_id_of(good) == parse_topic(good).device_id == "LAMP0001"
+    assert device_id_of("ioc/v1/dien-bien-phu/lighting/LAMP0001") == ""
+
+
+def test_leading_whitespace_before_a_batch() -> None:
+    out = decode(topic("LAMP0001"), b'  \n [{"dateObserved": 1773486000000}, {"dateObserved": 1773486060000}]',
+                 DEVICES, NOW)
+    assert out.rejections == [] and len(out.rows) == 2

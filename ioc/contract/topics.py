@@ -57,6 +57,13 @@ def subscription_filter() -> str:
     return f"{TOPIC_PREFIX}/+/+/+/+"
 
 
+def device_id_of(topic: str) -> str:
+    """The device level of a topic without validating the rest ("" when the layout is wrong): a cheap pre-scan
+    for batch lookups; ``parse_topic`` is the real check."""
+    parts = topic.split("/")
+    return parts[4] if len(parts) == 6 else ""
+
+
 _FAMILIES = {f.value: f for f in Family}
 _CHANNELS = {c.value: c for c in Channel}
 

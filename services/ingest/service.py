@@ -19,10 +19,12 @@ import signal
 import sys
 import threading
 import time
+from collections import Counter
 from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any
 
+from ioc.contract.topics import device_id_of
 from services.ingest import metrics
 from services.ingest.config import IngestSettings
 from services.ingest.decode import Decoded, decode
@@ -89,7 +91,7 @@ class IngestService:
 
             def decode_batch(items: list[Pending] = items, decoded: list[Decoded] = decoded,
                              now: datetime = now) -> None:
-                self.registry.top_up({_device_of(p.topic) for p in items})
+                self.registry.top_up({device_id_of(p.topic) for p in items})
                 limits = settings.limits
                 decoded[:] = [decode(p.topic, p.payload, self.registry, now, limits, p.retained) for p in items]
 
@@ -126,16 +128,16 @@ class IngestService:
         for table, n in result.duplicates.items():
             if n:
                 metrics.DUPLICATES.labels(table).inc(n)
-        for reason, n in _counts(r.reason for r in result.rejections).items():
+        for reason, n in Counter(r.reason for r in result.rejections).items():
             metrics.REJECTS.labels(reason).inc(n)
 
     @staticmethod
     def _count_messages(decoded: list[Decoded]) -> None:
-        results = _counts("status" if d.status else "rejected" if d.rejections and not d.rows else "stored"
+        results = Counter("status" if d.status else "rejected" if d.rejections and not d.rows else "stored"
                           for d in decoded)
         for result, n in results.items():
             metrics.MESSAGES.labels(result).inc(n)
-        for status, n in _counts(d.status for d in decoded if d.status).items():
+        for status, n in Counter(d.status for d in decoded if d.status).items():
             metrics.STATUS_CHANGES.labels(status).inc(n)
 
     def _with_db_retry(self, action: Callable[[], None], reset: Callable[[], None]) -> bool:
@@ -171,18 +173,6 @@ class IngestService:
                 self.db_failing_since = None
             metrics.DB_UP.set(1)
             return True
-
-
-def _counts(values: Any) -> dict[str, int]:
-    out: dict[str, int] = {}
-    for v in values:
-        out[v] = out.get(v, 0) + 1
-    return out
-
-
-def _device_of(topic: str) -> str:
-    parts = topic.split("/")
-    return parts[4] if len(parts) == 6 else ""
 
 
 def tune_interpreter() -> None:
