@@ -18,7 +18,7 @@ import psycopg
 
 from bench.common import ROOT, IngestProcess, MosquittoBroker, database, status
 from simulators.fleet import build_fleet
-from tests.feeds import register
+from testkit.feeds import register
 
 TABLES = ("lighting_readings", "cabinet_readings", "water_readings", "traffic_readings", "environment_readings")
 
@@ -46,7 +46,7 @@ def main() -> None:
             ingest.wait_connected(count=args.workers)
             started = time.monotonic()
             env = dict(os.environ, IOC_MQTT_URL=broker.url)
-            subprocess.run([sys.executable, "-m", "ioc", "sim", "backfill", "--fleet", args.size, "--seed", "1",
+            subprocess.run([sys.executable, "-m", "ioc_cli", "sim", "backfill", "--fleet", args.size, "--seed", "1",
                             "--start", args.start, "--days", args.days, "--batch", args.batch],
                            cwd=ROOT, env=env, check=True)
             published = time.monotonic() - started

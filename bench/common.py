@@ -14,10 +14,10 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from ioc.db.migrate import migrate  # noqa: E402
-from tests.support.broker import MosquittoBroker  # noqa: E402, F401
-from tests.support.databases import create_database, drop_database  # noqa: E402
-from tests.support.ingest import IngestProcess  # noqa: E402, F401
-from tests.support.mqtt import Publisher  # noqa: E402, F401
+from testkit.broker import MosquittoBroker  # noqa: E402, F401
+from testkit.databases import create_database, drop_database  # noqa: E402
+from testkit.ingest import IngestProcess  # noqa: E402, F401
+from testkit.mqtt import Publisher  # noqa: E402, F401
 
 SERVER = os.environ.get("IOC_TEST_PG_SERVER", "postgresql://postgres@127.0.0.1:5432/postgres")
 CITY = "dien-bien-phu"

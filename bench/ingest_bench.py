@@ -26,7 +26,7 @@ from bench.common import (
     status,
 )
 from services.ingest.tables import TABLES
-from tests.feeds import lamps, register
+from testkit.feeds import lamps, register
 
 BASE_MS = int(datetime(2026, 3, 14, tzinfo=UTC).timestamp() * 1000)
 

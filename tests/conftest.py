@@ -10,8 +10,8 @@ import psycopg
 import pytest
 
 from ioc.db.migrate import migrate
-from tests.support.broker import MosquittoBroker
-from tests.support.databases import create_database, drop_database, timescaledb_available
+from testkit.broker import MosquittoBroker
+from testkit.databases import create_database, drop_database, timescaledb_available
 
 PG_SERVER = os.environ.get("IOC_TEST_PG_SERVER", "postgresql://postgres@127.0.0.1:5432/postgres")
 STORAGE_PATHS = ("plain", "timescaledb")

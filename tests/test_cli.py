@@ -12,14 +12,14 @@ import psycopg
 import pytest
 
 from ioc.contract.schemas import all_schemas, render
+from testkit.databases import create_database, drop_database
 from tests.conftest import PG_SERVER
-from tests.support.databases import create_database, drop_database
 
 ROOT = Path(__file__).resolve().parents[1]
 
 
 def ioc(*args: str, **env: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-m", "ioc", *args], cwd=ROOT, env=dict(os.environ, **env),
+    return subprocess.run([sys.executable, "-m", "ioc_cli", *args], cwd=ROOT, env=dict(os.environ, **env),
                           capture_output=True, text=True, timeout=120)
 
 

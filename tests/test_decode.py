@@ -8,7 +8,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from services.ingest.decode import MAX_JSON_DEPTH, DeviceInfo, Limits, _depth, decode
-from tests.feeds import BAD_INPUTS, CITY, topic
+from testkit.feeds import BAD_INPUTS, CITY, topic
 
 NOW = datetime(2026, 3, 14, 12, 0, tzinfo=UTC)
 DEVICES = {

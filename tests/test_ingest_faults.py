@@ -12,12 +12,12 @@ import psycopg
 import pytest
 
 from ioc.db.migrate import migrate
+from testkit.broker import MosquittoBroker
+from testkit.feeds import count, lamp_feed, lamps, register, wait_for
+from testkit.ingest import IngestProcess
+from testkit.mqtt import Publisher
+from testkit.pgcluster import ThrowawayPostgres
 from tests.conftest import require_storage
-from tests.feeds import count, lamp_feed, lamps, register, wait_for
-from tests.support.broker import MosquittoBroker
-from tests.support.ingest import IngestProcess
-from tests.support.mqtt import Publisher
-from tests.support.pgcluster import ThrowawayPostgres
 
 pytestmark = [pytest.mark.slow, pytest.mark.integration, pytest.mark.timeout(600)]
 

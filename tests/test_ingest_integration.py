@@ -9,10 +9,10 @@ from collections import Counter
 import psycopg
 import pytest
 
-from tests.feeds import BAD_INPUTS, CITY, T0, count, lamp_feed, lamps, register, topic, wait_for
-from tests.support.broker import MosquittoBroker
-from tests.support.ingest import IngestProcess
-from tests.support.mqtt import Publisher
+from testkit.broker import MosquittoBroker
+from testkit.feeds import BAD_INPUTS, CITY, T0, count, lamp_feed, lamps, register, topic, wait_for
+from testkit.ingest import IngestProcess
+from testkit.mqtt import Publisher
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(240)]
 

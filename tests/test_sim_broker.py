@@ -19,7 +19,7 @@ from simulators.fleet import build_fleet
 from simulators.generator import hourly_batches, stream
 from simulators.publisher import backfill, publish_fleet
 from simulators.recording import read_records, record, replay, shift_payload
-from tests.support.broker import MosquittoBroker
+from testkit.broker import MosquittoBroker
 
 pytestmark = pytest.mark.integration
 START = parse_start("2026-03-10T18:00:00")
@@ -193,7 +193,7 @@ def test_cli_run_backfill_record_replay(broker: MosquittoBroker, monkeypatch: py
 
 def test_no_broker_is_a_clear_error(smoke: list[Device]) -> None:
     from simulators.mqtt import MqttError
-    from tests.support.ports import free_port
+    from testkit.ports import free_port
 
     url = MqttUrl.parse(f"mqtt://127.0.0.1:{free_port()}")
     with pytest.raises(MqttError, match="no connection"):

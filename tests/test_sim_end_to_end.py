@@ -19,9 +19,9 @@ from simulators.fleet import build_fleet
 from simulators.generator import stream
 from simulators.publisher import publish_fleet
 from simulators.recording import record, replay
-from tests.feeds import register, wait_for
-from tests.support.broker import MosquittoBroker
-from tests.support.ingest import IngestProcess
+from testkit.broker import MosquittoBroker
+from testkit.feeds import register, wait_for
+from testkit.ingest import IngestProcess
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(300)]
 

@@ -8,7 +8,7 @@ import psycopg
 import pytest
 
 from ioc.db.migrate import discover, info, migrate
-from tests.feeds import lamps, register
+from testkit.feeds import lamps, register
 
 pytestmark = pytest.mark.integration
 

@@ -13,15 +13,15 @@ import psycopg
 import pytest
 from paho.mqtt.enums import CallbackAPIVersion
 
-from tests.support.broker import PROJECT_CONF_DIR, MosquittoBroker
-from tests.support.databases import (
+from testkit.broker import PROJECT_CONF_DIR, MosquittoBroker
+from testkit.databases import (
     create_database,
     database_name,
     drop_database,
     timescaledb_available,
 )
-from tests.support.pgcluster import ThrowawayPostgres
-from tests.support.ports import free_port
+from testkit.pgcluster import ThrowawayPostgres
+from testkit.ports import free_port
 
 MAIN_SERVER_DSN = os.environ.get("IOC_TEST_PG_SERVER", "postgresql://postgres@127.0.0.1:5432/postgres")
 WAIT_S = 10.0

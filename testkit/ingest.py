@@ -1,4 +1,4 @@
-"""Run the real ingest service (`python -m ioc ingest`) as a subprocess, as operators do."""
+"""Run the real ingest service (`python -m ioc_cli ingest`) as a subprocess, as operators do."""
 
 from __future__ import annotations
 
@@ -14,7 +14,7 @@ import httpx
 
 from .ports import free_port
 
-REPO_ROOT = Path(__file__).resolve().parents[2]
+REPO_ROOT = Path(__file__).resolve().parents[1]
 
 
 class IngestProcess:
@@ -24,7 +24,7 @@ class IngestProcess:
         self.metrics_port = free_port()
         env = dict(os.environ, IOC_DATABASE_URL=dsn, IOC_MQTT_URL=mqtt_url, IOC_INGEST_WORKER=str(worker),
                    IOC_INGEST_METRICS_PORT=str(self.metrics_port), **settings)
-        self.proc = subprocess.Popen([sys.executable, "-m", "ioc", "ingest", *args], cwd=REPO_ROOT, env=env,
+        self.proc = subprocess.Popen([sys.executable, "-m", "ioc_cli", "ingest", *args], cwd=REPO_ROOT, env=env,
                                      stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
         self.log: list[str] = []
         self._reader = threading.Thread(target=self._read, daemon=True)

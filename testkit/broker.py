@@ -21,7 +21,7 @@ from typing import IO, Self
 
 from .ports import free_port
 
-REPO_ROOT = Path(__file__).resolve().parents[2]
+REPO_ROOT = Path(__file__).resolve().parents[1]
 PROJECT_CONF_DIR = REPO_ROOT / "deploy" / "mosquitto" / "conf.d"
 PROJECT_CONF_FILE_NAME = "ioc-limits.conf"
 DEFAULT_EXECUTABLE = "/usr/sbin/mosquitto"

@@ -179,7 +179,7 @@ class ThrowawayPostgres:
             settings["timescaledb.telemetry_level"] = "off"
         # Appending keeps the file's owner (postgres) even when we are root.
         with open(self.data_dir / "postgresql.conf", "a") as conf:
-            conf.write("\n# throw-away test cluster (tests/support/pgcluster.py)\n")
+            conf.write("\n# throw-away test cluster (testkit/pgcluster.py)\n")
             conf.writelines(f"{key} = {value}\n" for key, value in settings.items())
 
     def _postmaster_pid(self) -> int | None:

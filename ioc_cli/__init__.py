@@ -1,0 +1,31 @@
+"""The ``ioc`` command: one entry point with a subcommand per job.
+
+It sits above the packages it wires together (``ioc`` core, ``services``, ``simulators``): the core imports
+none of them. Each command group lives in its own module and is mounted here.
+"""
+
+from __future__ import annotations
+
+import sys
+
+import typer
+
+from ioc.settings import SettingsError
+from ioc_cli import db, devices, ingest, schemas
+from simulators.cli import app as sim_app
+
+app = typer.Typer(help="Điện Biên Phủ IOC sensor ingestion backend.", no_args_is_help=True,
+                  pretty_exceptions_enable=False)
+app.add_typer(db.app, name="db")
+app.add_typer(devices.app, name="devices")
+app.command("schemas")(schemas.schemas)
+app.command("ingest")(ingest.ingest)
+app.add_typer(sim_app, name="sim")
+
+
+def main() -> None:
+    try:
+        app()
+    except SettingsError as exc:
+        print(exc.message, file=sys.stderr)
+        sys.exit(2)

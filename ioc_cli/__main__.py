@@ -1,0 +1,3 @@
+from ioc_cli import main
+
+main()

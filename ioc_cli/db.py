@@ -1,0 +1,42 @@
+"""``ioc db``: schema migrations and what the database holds."""
+
+from __future__ import annotations
+
+import typer
+
+from ioc.settings import CommonSettings, load
+
+app = typer.Typer(help="Database schema and status.", no_args_is_help=True)
+
+
+@app.command("migrate")
+def db_migrate() -> None:
+    """Create the database if needed and apply pending migrations (idempotent)."""
+    from ioc.db.migrate import migrate
+
+    settings = load(CommonSettings)
+    report = migrate(settings.database_url, settings.timescaledb)
+    typer.echo(f"storage path: {report.storage_path}"
+               + (f" (TimescaleDB {report.timescaledb_version})" if report.timescaledb_version else ""))
+    for name in report.applied:
+        typer.echo(f"applied  {name}")
+    for name in report.skipped:
+        typer.echo(f"skipped  {name} (no variant for the {report.storage_path} path)")
+    typer.echo(f"{len(report.applied)} applied, {len(report.skipped)} skipped, {report.already} already applied")
+
+
+@app.command("info")
+def db_info() -> None:
+    """Say which storage path is active, what is migrated, and roughly how much is stored."""
+    from ioc.db.migrate import info
+
+    settings = load(CommonSettings)
+    i = info(settings.database_url)
+    typer.echo(f"server:        PostgreSQL {i.server_version}")
+    typer.echo(f"storage path:  {i.storage_path}")
+    typer.echo(f"timescaledb:   installed={i.timescaledb_installed or 'no'} offered={i.timescaledb_offered or 'no'}")
+    if i.storage_path == "plain" and i.timescaledb_offered:
+        typer.echo("note:          the server offers TimescaleDB but this schema was built on plain PostgreSQL")
+    typer.echo(f"migrations:    {len(i.migrations)} applied, pending: {i.pending or 'none'}")
+    for table, rows in i.row_estimates.items():
+        typer.echo(f"  ioc.{table:<22} ~{rows} rows (planner estimate; ANALYZE refreshes it)")
