@@ -292,8 +292,8 @@ class AlertmanagerServer(_Server):
     def alerts(self, *, active: bool = True, inhibited: bool = True, silenced: bool = True,
                filters: Sequence[str] = ()) -> list[dict[str, Any]]:
         """GET /api/v2/alerts; each has ``status.state`` ("active" / "suppressed") and ``status.inhibitedBy``."""
-        params: list[tuple[str, str]] = [("active", str(active).lower()), ("inhibited", str(inhibited).lower()),
-                                         ("silenced", str(silenced).lower())]
+        flags = {"active": active, "inhibited": inhibited, "silenced": silenced}
+        params: list[tuple[str, str | int | float | bool | None]] = [(k, str(v).lower()) for k, v in flags.items()]
         params += [("filter", f) for f in filters]
         response = httpx.get(f"{self.url}/api/v2/alerts", params=params, timeout=HTTP_TIMEOUT_S)
         response.raise_for_status()
