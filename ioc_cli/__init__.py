@@ -11,7 +11,7 @@ import sys
 import typer
 
 from ioc.settings import SettingsError
-from ioc_cli import db, devices, fleet, ingest, schemas
+from ioc_cli import alerting, db, devices, fleet, ingest, schemas
 from simulators.cli import app as sim_app
 
 app = typer.Typer(help="Điện Biên Phủ IOC sensor ingestion backend.", no_args_is_help=True,
@@ -21,6 +21,7 @@ app.add_typer(devices.app, name="devices")
 app.command("schemas")(schemas.schemas)
 app.command("ingest")(ingest.ingest)
 app.command("fleet-metrics")(fleet.fleet_metrics)
+app.command("alertmanager-config")(alerting.alertmanager_config)
 app.add_typer(sim_app, name="sim")
 
 

@@ -25,7 +25,7 @@ import tempfile
 import threading
 import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from types import TracebackType
@@ -285,8 +285,8 @@ class AlertmanagerServer(_Server):
     def post_alerts(self, alerts: Sequence[Mapping[str, Any]]) -> None:
         """POST /api/v2/alerts, as Prometheus does. Each alert: {"labels": {...}, "annotations": {...},
         "startsAt": ISO (default now), "endsAt": ISO (optional: set it in the past to resolve)}."""
-        now = datetime.now(UTC).isoformat()
-        body = [{"startsAt": now, **a} for a in alerts]
+        now = datetime.now(UTC)
+        body = [{"startsAt": (now - timedelta(minutes=1) if "endsAt" in a else now).isoformat(), **a} for a in alerts]
         httpx.post(f"{self.url}/api/v2/alerts", json=body, timeout=HTTP_TIMEOUT_S).raise_for_status()
 
     def alerts(self, *, active: bool = True, inhibited: bool = True, silenced: bool = True,
