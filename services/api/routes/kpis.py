@@ -1,0 +1,7 @@
+"""kpis routes."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter
+
+router = APIRouter(prefix="/v1", tags=["kpis"])

@@ -1,0 +1,7 @@
+"""readings routes."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter
+
+router = APIRouter(prefix="/v1", tags=["readings"])
