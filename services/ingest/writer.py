@@ -219,9 +219,11 @@ def _keep_latest(latest: dict[str, Latest], device_id: str, table: str, rows: li
 
 
 def _latest_json(latest: Latest) -> str:
-    """The newest reading as a JSON object of the table's columns; traffic as ``{"lanes": [...]}``."""
+    """The newest reading as a JSON object of the table's columns (nulls left out); traffic as
+    ``{"lanes": [...]}``."""
     columns = TABLES[latest.table].columns
-    objects = [{c: v for c, v in zip(columns, row, strict=True) if c not in _SKIP_COLUMNS} for row in latest.rows]
+    objects = [{c: v for c, v in zip(columns, row, strict=True) if c not in _SKIP_COLUMNS and v is not None}
+               for row in latest.rows]
     value: dict[str, Any] = {"lanes": objects} if latest.table == "traffic_readings" else objects[0]
     return orjson.dumps(value).decode()
 
