@@ -62,7 +62,7 @@ def test_hourly_and_daily_indices() -> None:
 def test_dusk_and_dawn_at_dien_bien_phu() -> None:
     tz = ZoneInfo("Asia/Ho_Chi_Minh")
     dawn, dusk = dawn_dusk(datetime(2026, 3, 14, 12, tzinfo=tz), 21.386, 103.017, tz)
-    assert dawn.hour == 5 and 50 <= dawn.minute <= 59 or dawn.hour == 6
+    assert (dawn.hour == 5 and 50 <= dawn.minute <= 59) or dawn.hour == 6
     assert dusk.hour == 18 and 30 <= dusk.minute <= 59
     assert is_night(datetime(2026, 3, 14, 22, tzinfo=tz), 21.386, 103.017, tz)
     assert not is_night(datetime(2026, 3, 14, 12, tzinfo=tz), 21.386, 103.017, tz)
