@@ -11,7 +11,7 @@ import sys
 import typer
 
 from ioc.settings import SettingsError
-from ioc_cli import alerting, db, devices, fleet, ingest, schemas
+from ioc_cli import alerting, api, db, devices, fleet, ingest, schemas
 from simulators.cli import app as sim_app
 
 app = typer.Typer(help="Điện Biên Phủ IOC sensor ingestion backend.", no_args_is_help=True,
@@ -23,6 +23,8 @@ app.command("ingest")(ingest.ingest)
 app.command("fleet-metrics")(fleet.fleet_metrics)
 app.command("alertmanager-config")(alerting.alertmanager_config)
 app.add_typer(sim_app, name="sim")
+app.command("api")(api.api)
+app.add_typer(api.keys_app, name="api-keys")
 
 
 def main() -> None:
