@@ -17,7 +17,7 @@ from ioc.settings import SettingsError
 TEMPLATE = Path(__file__).resolve().parents[1] / "deploy" / "alertmanager" / "alertmanager.yml"
 
 DEFAULTS = {
-    "IOC_ALERT_WEBHOOK_URL": "http://127.0.0.1:8000/api/v1/alerts/webhook",
+    "IOC_ALERT_WEBHOOK_URL": "http://127.0.0.1:8000/v1/alerts/webhook",
     "IOC_ALERT_WEBHOOK_TOKEN_FILE": "/etc/ioc/alert-webhook.token",
     "IOC_DEADMAN_WEBHOOK_URL": "",
     # 30 s lets the alerts of one incident (trip, then outage) arrive before the first page; 5 min between
