@@ -193,3 +193,25 @@ def test_cache_bounds_queries_per_scrape() -> None:
     families = {f.name: f for f in collector.collect()}
     assert source.calls == 2
     assert [s.value for s in families["ioc_fleet_devices_silent"].samples] == [1.0]
+
+
+def test_background_refresh_serves_scrapes_without_querying() -> None:
+    import threading
+    import time
+
+    source = CountingSource()
+    collector = FleetCollector(source, cache_s=0.2, latitude=21.386, longitude=103.017)
+    stop = threading.Event()
+    thread = collector.refresh_in_background(stop)
+    try:
+        deadline = time.monotonic() + 5
+        while source.calls < 3 and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert source.calls >= 3  # refreshed on its own, no scrape needed
+        calls = source.calls
+        for _ in range(20):
+            list(collector.collect())
+        assert source.calls - calls <= 1  # scrapes render the snapshot (at most the thread's own next refresh)
+    finally:
+        stop.set()
+        thread.join(2)

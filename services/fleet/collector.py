@@ -46,12 +46,13 @@ class FleetCollector(Collector):
         self._up = 0.0
         self._duration = 0.0
         self._last_success = 0.0
+        self._background = False
 
-    def refresh(self) -> None:
+    def refresh(self, force: bool = False) -> None:
         """Run the snapshot query unless the last one is younger than cache_s."""
         with self._lock:
             now = self.clock()
-            if now - self._taken_at < self.cache_s:
+            if not force and now - self._taken_at < self.cache_s * (2 if self._background else 1):
                 return
             started = time.perf_counter()
             try:
@@ -65,6 +66,19 @@ class FleetCollector(Collector):
                 self._up, self._last_success = 1.0, now
             self._duration = time.perf_counter() - started
             self._taken_at = now
+
+    def refresh_in_background(self, stop: threading.Event) -> threading.Thread:
+        """Refresh every cache_s in a thread, so a scrape only renders the snapshot and never waits for the query
+        (a scrape still queries itself if the thread has fallen behind by more than cache_s)."""
+        def loop() -> None:
+            while not stop.is_set():
+                self.refresh(force=True)
+                stop.wait(self.cache_s)
+
+        self._background = True
+        thread = threading.Thread(target=loop, name="fleet-snapshot", daemon=True)
+        thread.start()
+        return thread
 
     @property
     def database_up(self) -> bool:

@@ -12,8 +12,9 @@ from ioc.settings import CommonSettings
 class FleetSettings(CommonSettings):
     fleet_metrics_host: str = "127.0.0.1"
     fleet_metrics_port: Annotated[int, Field(ge=1, le=65535)] = 9110
-    # A scrape younger than this reuses the last snapshot: two Prometheus replicas (HA pair) or a human with curl
-    # then cost one query, not three. Keep it below the scrape interval (15 s) so every scrape sees fresh data.
+    # The snapshot is refreshed this often by a background thread and scrapes render the latest one: the query
+    # costs the database once per interval however many scrapers there are (an HA pair, a human with curl), and a
+    # scrape never waits for it. Keep it at or below the scrape interval (15 s). 0: query on every scrape.
     fleet_cache_s: Annotated[float, Field(ge=0, le=300)] = 10.0
     # A device is silent when it has not been heard for this many report intervals (one missed report is normal
     # radio loss; three in a row is not), or its last status message said offline.

@@ -39,9 +39,11 @@ def main() -> int:
         signal.signal(sig, lambda *_: stop.set())
 
     def health() -> tuple[bool, dict[str, Any]]:
-        collector.refresh()
+        collector.refresh()  # no-op while the background snapshot is fresh
         return collector.database_up, {"database_ok": collector.database_up}
 
+    if settings.fleet_cache_s > 0:
+        collector.refresh_in_background(stop)
     server = serve(settings.fleet_metrics_host, settings.fleet_metrics_port, registry, health)
     log.info("fleet metrics on http://%s:%d/metrics", settings.fleet_metrics_host, server.server_address[1])
     stop.wait()
