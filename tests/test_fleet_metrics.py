@@ -215,3 +215,11 @@ def test_background_refresh_serves_scrapes_without_querying() -> None:
     finally:
         stop.set()
         thread.join(2)
+
+
+def test_readme_documents_every_metric() -> None:
+    from pathlib import Path
+
+    readme = (Path(__file__).resolve().parents[1] / "README.md").read_text()
+    for spec in metrics.ALL:
+        assert f"| `{spec.name}` | {', '.join(spec.labels) or '—'} |" in readme, spec.name
