@@ -223,3 +223,32 @@ def test_readme_documents_every_metric() -> None:
     readme = (Path(__file__).resolve().parents[1] / "README.md").read_text()
     for spec in metrics.ALL:
         assert f"| `{spec.name}` | {', '.join(spec.labels) or '—'} |" in readme, spec.name
+
+
+class FlakySource(CountingSource):
+    def __init__(self) -> None:
+        super().__init__()
+        self.failing = False
+
+    def fetch(self) -> list[Row]:
+        if self.failing:
+            raise psycopg.OperationalError("connection refused")
+        return super().fetch()
+
+
+def test_a_database_blip_keeps_the_last_snapshot_then_drops_it() -> None:
+    now = [1000.0]
+    source = FlakySource()
+    collector = FleetCollector(source, cache_s=0, latitude=21.386, longitude=103.017, clock=lambda: now[0])
+
+    def names() -> dict[str, list[float]]:
+        return {f.name: [s.value for s in f.samples] for f in collector.collect()}
+
+    assert names()["ioc_fleet_database_up"] == [1.0]
+    source.failing = True
+    now[0] += 60
+    blip = names()
+    assert blip["ioc_fleet_database_up"] == [0.0] and blip["ioc_fleet_devices"] == [3.0]
+    now[0] += 300
+    outage = names()
+    assert outage["ioc_fleet_database_up"] == [0.0] and "ioc_fleet_devices" not in outage

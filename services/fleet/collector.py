@@ -1,8 +1,8 @@
 """A Prometheus collector that answers a scrape from one snapshot query, reused for ``cache_s`` seconds.
 
-On a database error the scrape still answers: ``ioc_fleet_database_up 0`` and no data series (stale numbers
-would keep alerts firing or hide new ones; Prometheus marks the vanished series stale and the
-"database unreachable" alert inhibits the data alerts meanwhile).
+On a database error the scrape still answers with ``ioc_fleet_database_up 0`` and, for KEEP_LAST_SNAPSHOT_S,
+the last good snapshot (so a blip neither resolves nor re-fires the data alerts; "DatabaseUnreachable" inhibits
+them meanwhile); after that, no data series at all.
 """
 
 from __future__ import annotations
@@ -24,6 +24,9 @@ from services.fleet.query import SnapshotSource
 
 log = logging.getLogger("ioc.fleet")
 
+# On a failed query the last good snapshot is served this long (with ioc_fleet_database_up 0): a database blip
+# must not resolve every data alert and page them all again a minute later. Then the data series vanish.
+KEEP_LAST_SNAPSHOT_S = 300.0
 # Cabinets switch at civil dusk/dawn: the sun 6° below the horizon.
 CIVIL_TWILIGHT_DEG = -6.0
 
@@ -48,18 +51,26 @@ class FleetCollector(Collector):
         self._last_success = 0.0
         self._background = False
 
+    def _fresh(self) -> bool:
+        # With the background thread, a snapshot is fresh for two periods (the thread may be mid-query).
+        return self.clock() - self._taken_at < self.cache_s * (2 if self._background else 1)
+
     def refresh(self, force: bool = False) -> None:
         """Run the snapshot query unless the last one is younger than cache_s."""
+        if not force and self._fresh():
+            return  # checked before the lock too: a scrape never queues behind the background query
         with self._lock:
             now = self.clock()
-            if not force and now - self._taken_at < self.cache_s * (2 if self._background else 1):
+            if not force and self._fresh():
                 return
             started = time.perf_counter()
             try:
                 rows = self.source.fetch()
             except psycopg.Error as exc:
                 log.warning("fleet snapshot failed: %s", exc)
-                self._families, self._up = [], 0.0
+                self._up = 0.0
+                if now - self._last_success > KEEP_LAST_SNAPSHOT_S:
+                    self._families = []
             else:
                 on = lamps_scheduled_on(datetime.fromtimestamp(now, UTC), self.latitude, self.longitude)
                 self._families = metrics.data_families(rows, schedule_on=on)
