@@ -79,7 +79,7 @@ def main() -> None:
                        for t in ("lighting_readings", "cabinet_readings", "water_readings", "traffic_readings",
                                  "environment_readings"))
         status(f"registered {len(fleet)} devices, {rows:,} recent readings")
-        source = DatabaseSource(dsn, silent_factor=3.0, reading_window_s=1800, timeout_s=10)
+        source = DatabaseSource(dsn, silent_factor=3.0, reading_window_s=1200, timeout_s=10)
         if args.explain:
             print(source.explain())
         collector = FleetCollector(source, cache_s=0, latitude=21.386, longitude=103.017)

@@ -19,9 +19,9 @@ class FleetSettings(CommonSettings):
     # A device is silent when it has not been heard for this many report intervals (one missed report is normal
     # radio loss; three in a row is not), or its last status message said offline.
     fleet_silent_factor: Annotated[float, Field(gt=1, le=100)] = 3.0
-    # Latest readings (lamps, cabinets, network points, gauges, counters) are looked up this far back only, so
-    # the query touches the newest chunk and not the history; older than this counts as "no reading".
-    fleet_reading_window_s: Annotated[int, Field(ge=60, le=86_400)] = 1800
+    # Lamps' newest readings are looked up this far back only (lamps report every 15 min: 20 min is one report
+    # plus jitter, ~15 000 rows at city size); a lamp with no reading in it counts neither as on nor as expected.
+    fleet_reading_window_s: Annotated[int, Field(ge=60, le=86_400)] = 1200
     # The snapshot query gives up after this (Prometheus' scrape timeout is 10 s by default).
     fleet_query_timeout_s: Annotated[float, Field(gt=0, le=60)] = 5.0
     # Where dusk and dawn are computed for "lamps expected on" (civil twilight: sun 6° below the horizon, as the
