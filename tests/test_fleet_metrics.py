@@ -252,3 +252,35 @@ def test_a_database_blip_keeps_the_last_snapshot_then_drops_it() -> None:
     now[0] += 300
     outage = names()
     assert outage["ioc_fleet_database_up"] == [0.0] and "ioc_fleet_devices" not in outage
+
+
+def test_exposition_renders_once_per_snapshot() -> None:
+    from prometheus_client import CollectorRegistry
+
+    from services.fleet.collector import Exposition
+
+    now = [1000.0]
+    source = CountingSource()
+    collector = FleetCollector(source, cache_s=10, latitude=21.386, longitude=103.017, clock=lambda: now[0])
+    registry = CollectorRegistry(auto_describe=False)
+    registry.register(collector)
+    exposition = Exposition(registry, collector)
+    first = exposition()
+    assert exposition() is first and source.calls == 1
+    assert b'ioc_fleet_devices{city="dien-bien-phu",family="lighting",kind="streetlight",status="online",' \
+           b'ward="Him Lam"} 3.0' in first
+    now[0] += 11
+    assert exposition() is not first and source.calls == 2
+
+
+def test_the_service_serves_metrics_and_health(city: str) -> None:
+    import httpx
+
+    from testkit.fleet import FleetExporterProcess
+
+    with FleetExporterProcess(city) as exporter:  # default settings: background snapshot every 10 s
+        exporter.wait_ready()
+        text = exporter.metrics_text()
+        assert 'ioc_fleet_cabinet_tripped{area="CAB-1"' in text and "ioc_fleet_database_up 1.0" in text
+        health = httpx.get(f"http://{exporter.address}/health", timeout=5)
+        assert health.status_code == 200 and health.json()["database_ok"] is True
