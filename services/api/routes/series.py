@@ -79,7 +79,7 @@ def _check_size(start: datetime, end: datetime, width: timedelta, settings: ApiS
         fits = [w for w in LADDER if math.ceil(span / parse_interval(w)) + 1 <= settings.api_max_points]
         longest = width * (settings.api_max_points - 1)
         hint = (f"use interval={fits[0]}" if fits else "use a shorter range") + (
-            f" or a range of at most {longest.total_seconds() / 86400:g} days at {_fmt(width)}")
+            f" or a range of at most {longest.total_seconds() / 86400:.4g} days at {_fmt(width)}")
         raise limit_exceeded("points", points, settings.api_max_points,
                              f"{span.total_seconds() / 86400:g} days at {_fmt(width)} is {points} points: {hint}")
 
