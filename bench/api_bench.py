@@ -228,85 +228,108 @@ class ApiProcess:
             self.proc.kill()
 
 
-def run(storage: str, days: float, requests: int) -> list[tuple[str, str, list[float], list[float], int]]:
-    results = []
+def _seeded(storage: str, days: float, reuse: str | None) -> Iterator[tuple[str, list[Device], datetime, str]]:
+    if reuse:  # a database an earlier run seeded (with --keep): same fleet, same end
+        with psycopg.connect(reuse) as conn:
+            row = conn.execute("SELECT max(time) FROM ioc.lighting_readings").fetchone()
+        assert row is not None and row[0] is not None, "that database holds no readings"
+        end = datetime.fromtimestamp((int(row[0].timestamp()) // 3600 + 1) * 3600, UTC)
+        fleet = build_fleet("city")
+        yield reuse, fleet, end, sorted(d.device_id for d in fleet if d.parent_id == "CAB-0001")[0]
+        return
     with database("off" if storage == "plain" else "on") as dsn:
         fleet, end, lamp = seed(dsn, days, storage == "timescaledb")
-        with psycopg.connect(dsn) as conn:
-            key = create_key(conn, "bench", "viewer")[1]
-        api = ApiProcess(dsn)
-        client = httpx.Client(base_url=api.url, headers={"X-API-Key": key}, timeout=60)
-        raw = psycopg.connect(dsn, autocommit=True, options="-c TimeZone=UTC")
-        try:
-            city = DeviceFilter(city=CITY)
-            ward = DeviceFilter(city=CITY, ward=WARD)
+        yield dsn, fleet, end, lamp
 
-            def latest_sql() -> object:
-                params: dict[str, Any] = {}
-                return raw.execute(rq.latest_query(city, params), params).fetchall()
 
-            def summary_sql() -> object:
-                return kq.status_counts(raw, ward, "family"), kq.lighting_now(raw, ward, True)
+def run(storage: str, days: float, requests: int, reuse: str | None = None,
+        ) -> list[tuple[str, str, list[float], list[float], int]]:
+    results = []
+    for dsn, fleet, end, lamp in _seeded(storage, days, reuse):
+        results += _measure(storage, requests, dsn, fleet, end, lamp)
+    return results
 
-            def series_request(flt: DeviceFilter, device: str | None, metric: str, interval: timedelta,
-                               span: timedelta, table: str) -> tuple[sq.SeriesRequest, str | None]:
-                start = end - span
-                origin = (start + TZ_OFFSET).replace(hour=0, minute=0, second=0) - TZ_OFFSET
-                req = sq.SeriesRequest(table, metric, "avg", interval, origin, start, end, device, flt, "none")
-                rollup = sq.rollup_for(req) if storage == "timescaledb" and span >= timedelta(days=2) else None
-                return req, rollup
 
-            def series_sql(req: sq.SeriesRequest, rollup: str | None) -> Callable[[], object]:
-                return lambda: sq.run(raw, req, rollup)
+def _measure(storage: str, requests: int, dsn: str, fleet: list[Device], end: datetime, lamp: str,
+             ) -> list[tuple[str, str, list[float], list[float], int]]:
+    results = []
+    with psycopg.connect(dsn) as conn:
+        key = create_key(conn, "bench", "viewer")[1]
+    api = ApiProcess(dsn)
+    client = httpx.Client(base_url=api.url, headers={"X-API-Key": key}, timeout=60)
+    raw = psycopg.connect(dsn, autocommit=True, options="-c TimeZone=UTC")
+    try:
+        city = DeviceFilter(city=CITY)
+        ward = DeviceFilter(city=CITY, ward=WARD)
 
-            cases: list[tuple[str, Callable[[], object], Callable[[], object], str]] = []
-            n_city = sum(d.city == CITY for d in fleet)
+        def latest_sql(reading: bool) -> object:
+            params: dict[str, Any] = {}
+            return raw.execute(rq.latest_query(city, params, reading), params).fetchall()
 
-            def get(path: str, **params: Any) -> Callable[[], object]:
-                def call() -> object:
-                    r = client.get(path, params=params)
-                    r.raise_for_status()
-                    return r.content
-                return call
+        def summary_sql() -> object:
+            return kq.status_counts(raw, ward, "family"), kq.lighting_now(raw, ward, True)
 
-            cases.append((f"latest status, whole city ({n_city} devices, streamed)",
-                          get("/v1/latest", city=CITY), latest_sql, ""))
-            cases.append((f"KPI summary, ward {WARD}", get("/v1/kpis/summary", city=CITY, ward=WARD), summary_sql, ""))
-            req, rollup = series_request(DeviceFilter(), lamp, "power_w", timedelta(hours=1), timedelta(days=30),
-                                         "lighting_readings")
-            cases.append((f"30-day hourly series of {lamp}",
-                          get("/v1/series", device=lamp, metric="power_w", interval="1h",
-                              start=(end - timedelta(days=30)).isoformat(), end=end.isoformat()),
-                          series_sql(req, rollup), rollup or "raw"))
-            flt = DeviceFilter(city=CITY, ward=WARD, kind="network_point")
-            req, rollup = series_request(flt, None, "pressure_bar", timedelta(minutes=15), timedelta(days=1),
-                                         "water_readings")
-            points = sum(d.ward == WARD and d.kind == "network_point" for d in fleet)
-            cases.append((f"24-h 15-min avg pressure over the ward's {points} network points",
-                          get("/v1/series", city=CITY, ward=WARD, kind="network_point", metric="pressure_bar",
-                              interval="15m", start=(end - timedelta(days=1)).isoformat(), end=end.isoformat()),
-                          series_sql(req, rollup), rollup or "raw"))
-            flt = DeviceFilter(city=CITY, ward=WARD, kind="streetlight")
-            req, rollup = series_request(flt, None, "power_w", timedelta(minutes=15), timedelta(days=1),
-                                         "lighting_readings")
-            lamps = sum(d.ward == WARD and d.kind == "streetlight" for d in fleet)
-            cases.append((f"24-h 15-min avg power over the ward's {lamps} lamps (heavy)",
-                          get("/v1/series", city=CITY, ward=WARD, kind="streetlight", metric="power_w",
-                              interval="15m", start=(end - timedelta(days=1)).isoformat(), end=end.isoformat()),
-                          series_sql(req, rollup), rollup or "raw"))
-            for name, api_call, sql_call, source in cases:
-                size = len(api_call())  # type: ignore[arg-type]
-                a = timed(api_call, requests)
-                s = timed(sql_call, requests)
-                results.append((name, source, a, s, size))
-                ap50, ap95 = percentiles(a)
-                sp50, sp95 = percentiles(s)
-                status(f"{storage}: {name}: API p50 {ap50:.1f} ms p95 {ap95:.1f} ms | SQL p50 {sp50:.1f} ms "
-                       f"p95 {sp95:.1f} ms | ×{ap95 / sp95:.2f} (p95) | {size:,} bytes")
-        finally:
-            client.close()
-            raw.close()
-            api.stop()
+        def series_request(flt: DeviceFilter, device: str | None, metric: str, interval: timedelta,
+                           span: timedelta, table: str) -> tuple[sq.SeriesRequest, str | None]:
+            start = end - span
+            origin = (start + TZ_OFFSET).replace(hour=0, minute=0, second=0) - TZ_OFFSET
+            req = sq.SeriesRequest(table, metric, "avg", interval, origin, start, end, device, flt, "none")
+            rollup = sq.rollup_for(req) if storage == "timescaledb" and span >= timedelta(days=2) else None
+            return req, rollup
+
+        def series_sql(req: sq.SeriesRequest, rollup: str | None) -> Callable[[], object]:
+            return lambda: sq.run(raw, req, rollup)
+
+        cases: list[tuple[str, Callable[[], object], Callable[[], object], str]] = []
+        n_city = sum(d.city == CITY for d in fleet)
+
+        def get(path: str, **params: Any) -> Callable[[], object]:
+            def call() -> object:
+                r = client.get(path, params=params)
+                r.raise_for_status()
+                return r.content
+            return call
+
+        cases.append((f"latest status, whole city ({n_city} devices, streamed)",
+                      get("/v1/latest", city=CITY, reading="false"), lambda: latest_sql(False), ""))
+        cases.append((f"latest readings, whole city ({n_city} devices, streamed)",
+                      get("/v1/latest", city=CITY), lambda: latest_sql(True), ""))
+        cases.append((f"KPI summary, ward {WARD}", get("/v1/kpis/summary", city=CITY, ward=WARD), summary_sql, ""))
+        req, rollup = series_request(DeviceFilter(), lamp, "power_w", timedelta(hours=1), timedelta(days=30),
+                                     "lighting_readings")
+        cases.append((f"30-day hourly series of {lamp}",
+                      get("/v1/series", device=lamp, metric="power_w", interval="1h",
+                          start=(end - timedelta(days=30)).isoformat(), end=end.isoformat()),
+                      series_sql(req, rollup), rollup or "raw"))
+        flt = DeviceFilter(city=CITY, ward=WARD, kind="network_point")
+        req, rollup = series_request(flt, None, "pressure_bar", timedelta(minutes=15), timedelta(days=1),
+                                     "water_readings")
+        points = sum(d.ward == WARD and d.kind == "network_point" for d in fleet)
+        cases.append((f"24-h 15-min avg pressure over the ward's {points} network points",
+                      get("/v1/series", city=CITY, ward=WARD, kind="network_point", metric="pressure_bar",
+                          interval="15m", start=(end - timedelta(days=1)).isoformat(), end=end.isoformat()),
+                      series_sql(req, rollup), rollup or "raw"))
+        flt = DeviceFilter(city=CITY, ward=WARD, kind="streetlight")
+        req, rollup = series_request(flt, None, "power_w", timedelta(minutes=15), timedelta(days=1),
+                                     "lighting_readings")
+        lamps = sum(d.ward == WARD and d.kind == "streetlight" for d in fleet)
+        cases.append((f"24-h 15-min avg power over the ward's {lamps} lamps (heavy)",
+                      get("/v1/series", city=CITY, ward=WARD, kind="streetlight", metric="power_w",
+                          interval="15m", start=(end - timedelta(days=1)).isoformat(), end=end.isoformat()),
+                      series_sql(req, rollup), rollup or "raw"))
+        for name, api_call, sql_call, source in cases:
+            size = len(api_call())  # type: ignore[arg-type]
+            a = timed(api_call, requests)
+            s = timed(sql_call, requests)
+            results.append((name, source, a, s, size))
+            ap50, ap95 = percentiles(a)
+            sp50, sp95 = percentiles(s)
+            status(f"{storage}: {name}: API p50 {ap50:.1f} ms p95 {ap95:.1f} ms | SQL p50 {sp50:.1f} ms "
+                   f"p95 {sp95:.1f} ms | ×{ap95 / sp95:.2f} (p95) | {size:,} bytes")
+    finally:
+        client.close()
+        raw.close()
+        api.stop()
     return results
 
 
@@ -315,6 +338,7 @@ def main() -> None:
     parser.add_argument("--storage", choices=("plain", "timescaledb", "both"), default="both")
     parser.add_argument("--days", type=float, default=1.0, help="days of readings for every device (≥ 1)")
     parser.add_argument("--requests", type=int, default=200, help="timed requests per case (≥ 200 for the figures)")
+    parser.add_argument("--reuse", metavar="DSN", help="time against an already seeded database (one storage path)")
     args = parser.parse_args()
     from bench.common import SERVER
 
@@ -326,7 +350,7 @@ def main() -> None:
         paths = ["plain"]
     table: list[str] = []
     for storage in paths:
-        for name, source, a, s, _ in run(storage, args.days, args.requests):
+        for name, source, a, s, _ in run(storage, args.days, args.requests, args.reuse):
             ap50, ap95 = percentiles(a)
             sp50, sp95 = percentiles(s)
             table.append(f"| {storage} | {name} | {source or '-'} | {ap50:.1f} / {ap95:.1f} | {sp50:.1f} / {sp95:.1f} "

@@ -350,6 +350,16 @@ def test_page_size_and_ids_limits(api: Api) -> None:
     _problem(api.get("/v1/devices", kind="toaster"), 422)
     many = ",".join(f"D-{i}" for i in range(1001))
     assert _problem(api.get("/v1/latest", ids=many), 422)["limit"] == "ids"
+    assert _problem(api.get("/v1/kpis/lighting/energy", days=93), 422)["limit"] == "days"
+
+
+def test_statement_timeout_answers_503_naming_it(api: Api) -> None:
+    with ApiServer(api.dsn, api_statement_timeout_ms=200) as strict, psycopg.connect(api.dsn) as blocker:
+        blocker.execute("LOCK TABLE ioc.devices IN ACCESS EXCLUSIVE MODE")  # held until the block ends
+        r = httpx.get(strict.url + "/v1/devices", headers={"X-API-Key": api.keys["viewer"]}, timeout=30)
+        blocker.rollback()
+    body = _problem(r, 503)
+    assert body["limit"] == "statement_timeout" and "narrow the request" in body["detail"]
 
 
 # --- KPIs ----------------------------------------------------------------------------------------------------------

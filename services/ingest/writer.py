@@ -149,7 +149,7 @@ class Writer:
         cur.execute(
             """INSERT INTO ioc.device_state AS s (device_id, last_seen, last_reading_time, last_reading_at,
                                                   last_reading)
-               SELECT u.device_id, %s, u.newest, u.at, u.reading::json
+               SELECT u.device_id, %s, u.newest, u.at, u.reading::jsonb
                FROM unnest(%s::text[], %s::timestamptz[], %s::timestamptz[], %s::text[])
                     AS u(device_id, newest, at, reading)
                JOIN ioc.devices d USING (device_id)

@@ -20,7 +20,7 @@ ALTER TABLE ioc.devices ADD COLUMN decommissioned_at timestamptz;
 -- last_reading_time stays the newest device timestamp of any message (events too); last_reading_at is the
 -- time of the reading held in last_reading.
 ALTER TABLE ioc.device_state ADD COLUMN last_reading_at timestamptz;
-ALTER TABLE ioc.device_state ADD COLUMN last_reading json;  -- json, not jsonb: it is written once and read out as text
+ALTER TABLE ioc.device_state ADD COLUMN last_reading jsonb;
 
 -- Device pages are keyed by device_id within a city; ward filters are common on maps and KPI pages.
 CREATE INDEX devices_city_ward_idx ON ioc.devices (city, ward);

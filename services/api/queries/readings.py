@@ -13,7 +13,7 @@ from services.api.queries.filters import STATE_SQL, DeviceFilter
 
 # One JSON object per device, built by PostgreSQL as text: a city's 40 000 rows stream out with no per-row work
 # in Python. Plain concatenation, not json_build_object: about twice as fast, and every piece is JSON already
-# (ids and enumerations match safe patterns, free text goes through to_json, last_reading is stored as json).
+# (ids and enumerations match safe patterns, free text goes through to_json, last_reading is JSON).
 # Keys are documented by services.api.routes.readings.LatestItem.
 def _time(column: str) -> str:
     return f"""coalesce('"' || replace(({column} AT TIME ZONE 'UTC')::text, ' ', 'T') || 'Z"', 'null')"""
