@@ -52,7 +52,7 @@ def fleet() -> list[Device]:
 
 SETUP = [
     # everyone heard just now, except: 8 lamps of CAB-1 said offline (after their last message), the sim lamps
-    # silent for an hour, and a meter never heard of since it was registered four hours ago (3 intervals of 1 h)
+    # silent for an hour, and a meter never heard of since it was registered four hours ago
     "UPDATE ioc.device_state SET last_seen = now(), last_reading_time = now() - interval '1 min', status = 'online'",
     """UPDATE ioc.device_state SET status = 'offline', status_changed_at = now() - interval '2 min',
               last_seen = now() - interval '3 min' WHERE device_id LIKE 'SL-1-%' AND device_id < 'SL-1-8'""",
@@ -116,12 +116,14 @@ def test_snapshot_figures(city: str) -> None:
     assert pick(s, "ioc_fleet_devices", city=C, ward="Him Lam", kind="streetlight", status="offline") == [8.0]
     assert pick(s, "ioc_fleet_devices", city=C, ward="Him Lam", kind="streetlight", status="online") == [2.0]
     assert pick(s, "ioc_fleet_devices_silent", city=C, ward="Him Lam", kind="streetlight") == [8.0]
-    assert pick(s, "ioc_fleet_devices_silent", city=C, ward="Thanh An", kind="meter") == [1.0]  # never heard
+    # never heard since registration: not commissioned, so unknown but not silent (no outage for uninstalled areas)
+    assert pick(s, "ioc_fleet_devices_silent", city=C, ward="Thanh An", kind="meter") == [0.0]
+    assert pick(s, "ioc_fleet_devices", city=C, ward="Thanh An", kind="meter", status="unknown") == [1.0]
     # per cabinet and DMA: lamps + the cabinet itself; meters + network points
     assert pick(s, "ioc_fleet_area_silent_ratio", city=C, area_type="cabinet", area="CAB-1") == [8 / 11]
     assert pick(s, "ioc_fleet_area_devices", city=C, area_type="cabinet", area="CAB-1", ward="Him Lam") == [11.0]
     assert pick(s, "ioc_fleet_area_silent_ratio", city=C, area_type="cabinet", area="CAB-2") == [0.0]
-    assert pick(s, "ioc_fleet_area_silent_devices", city=C, area_type="dma", area="DMA-001") == [1.0]
+    assert pick(s, "ioc_fleet_area_silent_devices", city=C, area_type="dma", area="DMA-001") == [0.0]
     assert pick(s, "ioc_fleet_area_devices", city=C, area_type="dma", area="DMA-001", ward="Thanh An") == [12.0]
     # the sandbox city is its own label value, never mixed into the real one
     assert pick(s, "ioc_fleet_area_silent_ratio", city="sim-test", area="SIM-CAB") == [1.0]

@@ -33,7 +33,7 @@ STATION = ("city", "ward", "area", "device", "site")
 DEVICES = Spec("ioc_fleet_devices", "Registered devices by last reported status (online/offline/unknown)",
                (*DEVICE, "status"))
 SILENT = Spec("ioc_fleet_devices_silent", "Devices silent: offline, or not heard for silent_factor × their report "
-              "interval", DEVICE)
+              "interval (never heard: not silent, status unknown)", DEVICE)
 AREA_DEVICES = Spec("ioc_fleet_area_devices", "Devices in an area (area_type cabinet: its lamps and itself; "
                     "dma: its meters and network points)", AREA)
 AREA_SILENT = Spec("ioc_fleet_area_silent_devices", "Silent devices in an area", AREA)

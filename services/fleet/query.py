@@ -13,10 +13,12 @@ from typing import Any, NamedTuple, Protocol
 
 import psycopg
 
-# Silent: an offline status not followed by any message, or nothing heard for factor × report interval (a device
-# never heard from gets the same grace from its registration).
+# Silent: an offline status not followed by any message, or nothing heard for factor × report interval. A device
+# never heard from is not silent but not yet commissioned (status unknown): importing a city's registry before
+# the hardware is installed must not page every area.
 _SILENT = """(CASE WHEN s.status = 'offline' AND (s.last_seen IS NULL OR s.last_seen <= s.status_changed_at) THEN true
-          ELSE coalesce(s.last_seen, d.created_at) < now() - d.report_interval_s * %(factor)s * interval '1 second'
+          WHEN s.last_seen IS NULL THEN false
+          ELSE s.last_seen < now() - d.report_interval_s * %(factor)s * interval '1 second'
      END)::int"""
 
 # One pass over devices ⋈ device_state ⋈ (newest lamp reading) aggregates two grouping sets at once: by status
