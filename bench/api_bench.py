@@ -267,7 +267,7 @@ def _measure(storage: str, requests: int, dsn: str, fleet: list[Device], end: da
             return raw.execute(rq.latest_query(city, params, reading), params).fetchall()
 
         def summary_sql() -> object:
-            return kq.status_counts(raw, ward, "family"), kq.lighting_now(raw, ward, True)
+            return kq.family_summary(raw, ward, True)
 
         def series_request(flt: DeviceFilter, device: str | None, metric: str, interval: timedelta,
                            span: timedelta, table: str) -> tuple[sq.SeriesRequest, str | None]:

@@ -387,8 +387,13 @@ def test_lighting_kpis(api: Api) -> None:
     assert night["smart"] == smart and night["smart_target_met"] == (smart / lamps >= 0.35)
     energy = api.get("/v1/kpis/lighting/energy", city="dien-bien-phu", days=2, end=api.end.isoformat()).json()
     assert energy["days"] and all(d["kwh"] > 0 for d in energy["days"])
-    summary = api.get("/v1/kpis/summary", city="dien-bien-phu", ward="Mường Thanh").json()
+    ward = {"city": "dien-bien-phu", "ward": "Mường Thanh"}
+    summary = api.get("/v1/kpis/summary", **ward).json()
     assert summary["lighting"]["lamps"] > 0 and {s["group"] for s in summary["status"]} >= {"lighting"}
+    assert summary["status"] == api.get("/v1/kpis/status", **ward, group_by="family").json()
+    alone = api.get("/v1/kpis/lighting", **ward).json()
+    for key in ("lamps", "lit", "expected_lit", "faulty", "smart", "not_reporting", "night", "smart_share"):
+        assert summary["lighting"][key] == alone[key], key
 
 
 def test_water_traffic_and_environment_kpis(api: Api) -> None:

@@ -15,7 +15,7 @@ from psycopg.pq import TransactionStatus
 from psycopg_pool import ConnectionPool, PoolTimeout
 
 from services.api.config import ApiSettings
-from services.api.keys import Identity, Role, verify
+from services.api.keys import Identity, Role, hash_token, verify
 from services.api.problems import Problem
 
 _api_key_header = APIKeyHeader(name="X-API-Key", auto_error=False, description="an API key from `ioc api-keys create`")
@@ -58,18 +58,19 @@ Db = Annotated[psycopg.Connection[Any], Depends(get_db)]
 
 
 class KeyCache:
-    """Recently verified tokens (by hash), so a burst of requests costs one lookup; bounded in size and age."""
+    """Recently verified keys, held by their SHA-256 (never the token), so a burst of requests costs one lookup;
+    bounded in size and age."""
 
     MAX = 10_000
 
     def __init__(self, ttl_s: float) -> None:
         self.ttl_s = ttl_s
         self._lock = threading.Lock()
-        self._items: dict[str, tuple[float, Identity]] = {}
+        self._items: dict[bytes, tuple[float, Identity]] = {}
 
     def get(self, token: str) -> Identity | None:
         with self._lock:
-            hit = self._items.get(token)
+            hit = self._items.get(hash_token(token))
         if hit is None or hit[0] < time.monotonic():
             return None
         return hit[1]
@@ -80,7 +81,7 @@ class KeyCache:
         with self._lock:
             if len(self._items) >= self.MAX:
                 self._items.clear()
-            self._items[token] = (time.monotonic() + self.ttl_s, identity)
+            self._items[hash_token(token)] = (time.monotonic() + self.ttl_s, identity)
 
 
 def _token(api_key: str | None, bearer: HTTPAuthorizationCredentials | None) -> str | None:

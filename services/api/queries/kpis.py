@@ -52,6 +52,33 @@ def lighting_now(conn: psycopg.Connection[Any], flt: DeviceFilter, night: bool) 
     return row
 
 
+def family_summary(conn: psycopg.Connection[Any], flt: DeviceFilter, night: bool) -> list[dict[str, Any]]:
+    """Per family: the status counts of :func:`status_counts` and the lamp figures of :func:`lighting_now`, in
+    one pass over the devices (a ward or city panel)."""
+    params: dict[str, Any] = {}
+    query = sql.SQL(
+        """SELECT family AS "group", count(*) AS total,
+                  count(*) FILTER (WHERE st = 'online') AS online,
+                  count(*) FILTER (WHERE st = 'offline') AS offline,
+                  count(*) FILTER (WHERE st = 'silent') AS silent,
+                  count(*) FILTER (WHERE st = 'decommissioned') AS decommissioned,
+                  count(*) FILTER (WHERE lamp) AS lamps,
+                  count(*) FILTER (WHERE lamp AND power_state IN ('on', 'low') AND st = 'online') AS lit,
+                  count(*) FILTER (WHERE lamp AND lamp_status <> 'ok') AS faulty,
+                  count(*) FILTER (WHERE lamp AND lamp_type IN ('led-smart', 'led', 'solar')) AS smart,
+                  count(*) FILTER (WHERE lamp AND st <> 'online') AS not_reporting
+           FROM (SELECT d.family, {state} AS st, d.kind = 'streetlight' AND d.decommissioned_at IS NULL AS lamp,
+                        CASE WHEN d.kind = 'streetlight' THEN s.last_reading->>'power_state' END AS power_state,
+                        CASE WHEN d.kind = 'streetlight' THEN s.last_reading->>'lamp_status' END AS lamp_status,
+                        CASE WHEN d.kind = 'streetlight' THEN d.metadata->>'lamp_type' END AS lamp_type
+                 FROM ioc.devices d LEFT JOIN ioc.device_state s USING (device_id) WHERE {where}) x
+           GROUP BY 1 ORDER BY 1"""
+    ).format(state=STATE_SQL, where=flt.where(params))
+    with conn.cursor(row_factory=dict_row) as cur:
+        rows = cur.execute(query, params).fetchall()
+    return rows
+
+
 def lighting_energy(conn: psycopg.Connection[Any], flt: DeviceFilter, start: datetime, end: datetime,
                     tz: str) -> list[dict[str, Any]]:
     """kWh per local day: cabinets' meters (they carry the lamps behind them), max − min of the cumulative

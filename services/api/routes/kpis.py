@@ -9,10 +9,12 @@ from typing import Annotated, Literal
 from fastapi import APIRouter, Query
 from pydantic import BaseModel, Field
 
+from services.api.config import ApiSettings
 from services.api.deps import Db, Settings, Viewer
 from services.api.params import Filter, aware, zone
 from services.api.problems import ERRORS, limit_exceeded
 from services.api.queries import kpis as q
+from services.api.queries.filters import DeviceFilter
 from services.api.routes.city import city_definitions
 from services.api.sun import dawn_dusk, is_night
 
@@ -79,12 +81,20 @@ def status(db: Db, _: Viewer, flt: Filter,
 def lighting(db: Db, settings: Settings, _: Viewer, flt: Filter,
              at: Annotated[datetime | None, Query(description="moment for dusk/dawn (default now)")] = None,
              ) -> Lighting:
+    when, night = _night(flt, settings, at)
+    return _lighting(flt, settings, when, night, q.lighting_now(db, flt, night))
+
+
+def _night(flt: DeviceFilter, settings: ApiSettings, at: datetime | None) -> tuple[datetime, bool]:
     when = aware("at", at) if at else datetime.now(UTC)
     lat, lon = centre_of(flt.city)
+    return when, is_night(when, lat, lon, zone(settings.api_default_tz))
+
+
+def _lighting(flt: DeviceFilter, settings: ApiSettings, when: datetime, night: bool, r: dict[str, int]) -> Lighting:
+    lat, lon = centre_of(flt.city)
     tz = zone(settings.api_default_tz)
-    night = is_night(when, lat, lon, tz)
     dawn, dusk = dawn_dusk(when, lat, lon, tz)
-    r = q.lighting_now(db, flt, night)
     share = r["smart"] / r["lamps"] if r["lamps"] else None
     return Lighting(at=when.astimezone(tz), night=night, dawn=dawn, dusk=dusk, lamps=r["lamps"], lit=r["lit"],
                     expected_lit=r["expected_lit"],
@@ -120,6 +130,11 @@ class Summary(BaseModel):
 
 @router.get("/summary", summary="One call for a ward or city panel: status per family and lighting now",
             response_model=Summary)
-def summary(db: Db, settings: Settings, v: Viewer, flt: Filter) -> Summary:
-    return Summary(city=flt.city, ward=flt.ward, status=status(db, v, flt, "family"),
-                   lighting=lighting(db, settings, v, flt))
+def summary(db: Db, settings: Settings, _: Viewer, flt: Filter) -> Summary:
+    when, night = _night(flt, settings, None)
+    rows = q.family_summary(db, flt, night)
+    lamps = {k: sum(r[k] for r in rows) for k in ("lamps", "lit", "faulty", "smart", "not_reporting")}
+    lamps["expected_lit"] = lamps["lamps"] - lamps["faulty"] if night else 0
+    return Summary(city=flt.city, ward=flt.ward,
+                   status=[StatusCount(**{k: r[k] for k in StatusCount.model_fields}) for r in rows],
+                   lighting=_lighting(flt, settings, when, night, lamps))
