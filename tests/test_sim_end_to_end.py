@@ -109,7 +109,7 @@ def test_scenarios_leave_their_signature(city: tuple[str, MosquittoBroker, list[
                     "AND device_id = ANY(%s)", (lamps,)).fetchall()
         assert {r[0] for r in offline} == set(lamps)
         dark = q("SELECT count(DISTINCT device_id) FROM ioc.lighting_readings WHERE device_id = ANY(%s) "
-                 "AND power_w = 0 AND power_state = 'off' AND time > %s",
+                 "AND power_w = 0 AND power_state = 'off' AND time >= %s",
                  (lamps, datetime.fromtimestamp(start + 3600, UTC))).fetchone()
         assert dark == (len(lamps),)
         # a burst: pressure drops in one district metered area only
