@@ -52,6 +52,10 @@ class FleetFileError(ValueError):
     """A fleet file line that is not a valid device; names the file and line."""
 
 
+class RegistryRefused(FleetFileError):
+    """The database refused the devices (a kind its schema does not know: this code is newer than its schema)."""
+
+
 def read_devices(path: Path) -> Iterator[Device]:
     """Devices from ``.jsonl``, ``.json`` (array) or ``.csv`` (metadata as a JSON column)."""
     rows: Iterable[tuple[int, Any]]
@@ -90,6 +94,17 @@ _COLUMNS = ("device_id", "family", "kind", "city", "ward", "site", "lat", "lon",
 
 def upsert_devices(conn: psycopg.Connection[Any], devices: Iterable[Device]) -> int:
     """Insert or update devices (by id) in one transaction; returns how many rows were written."""
+    try:
+        return _upsert(conn, devices)
+    except psycopg.errors.CheckViolation as exc:
+        if exc.diag.constraint_name != "devices_kind_known":
+            raise
+        raise RegistryRefused(
+            f"the database refuses a device kind: {str(exc).strip().splitlines()[0]}; its schema knows only the "
+            "kinds of its migrations (run `ioc db migrate` with this version)") from None
+
+
+def _upsert(conn: psycopg.Connection[Any], devices: Iterable[Device]) -> int:
     count = 0
     with conn.transaction(), conn.cursor() as cur:
         cur.execute(
