@@ -66,13 +66,13 @@ def shared_database() -> Iterator[str]:
     yield from migrated_database("plain")
 
 
-@pytest.mark.parametrize(("outcome", "error", "statement"), PRODUCED, ids=[f"{p[1]}-{i}" for i, p in enumerate(PRODUCED)])
+@pytest.mark.parametrize(("outcome", "error", "statement"), PRODUCED,
+                         ids=[f"{p[1]}-{i}" for i, p in enumerate(PRODUCED)])
 def test_each_error_class_produced_on_a_real_server_is_classified(
         shared_database: str, outcome: Outcome, error: str, statement: str) -> None:
-    with psycopg.connect(shared_database, autocommit=True) as conn:
-        with pytest.raises(psycopg.Error) as caught:
-            for part in [statement] if statement.startswith("DO") else statement.split("; "):
-                conn.execute(part.encode())
+    with psycopg.connect(shared_database, autocommit=True) as conn, pytest.raises(psycopg.Error) as caught:
+        for part in [statement] if statement.startswith("DO") else statement.split("; "):
+            conn.execute(part.encode())
     kind = classify(caught.value, IDEMPOTENCY_KEYS)
     assert kind is not None and (kind.outcome, kind.error) == (outcome, error), (caught.value.sqlstate, kind)
 

@@ -94,3 +94,20 @@ def test_buffer_takes_by_count_and_bytes_and_keeps_old_connections_messages() ->
     buf.settle()
     buf.settle()
     assert buf.size() == (0, 0) and buf.oldest() is None
+
+
+def test_a_puback_is_never_sent_on_a_newer_connection_for_an_older_ones_packet() -> None:
+    from datetime import UTC, datetime
+
+    from ioc.settings import MqttUrl
+    from services.ingest.subscriber import Subscriber
+
+    buf = PendingBuffer()
+    sub = Subscriber(MqttUrl("127.0.0.1", 1, False, None, None), "t", "", buf)
+    first = [Pending(sub.generation, mid, "t", b"", 0.0, datetime.now(UTC)) for mid in (1, 2)]
+    sub._on_disconnect(sub.client, None, None, "lost", None)  # the connection they arrived on is gone
+    second = [Pending(sub.generation, mid, "t", b"", 0.0, datetime.now(UTC)) for mid in (1, 3)]
+    sub.ack(first)  # committed after the reconnect: their packet ids mean nothing (or another message) now
+    sub.ack(second)
+    sub._send_acks()
+    assert [p["packet"] for p in sub.client._out_packet] == [b"\x40\x02\x00\x01\x40\x02\x00\x03"]
