@@ -147,7 +147,8 @@ def test_database_down_30s_mid_stream_loses_nothing_and_memory_stays_bounded(
 
 
 def _sql(dsn: str, statement: str) -> None:
-    with psycopg.connect(dsn, autocommit=True) as conn:
+    # an administrator's session: writable even while the database's default is read-only
+    with psycopg.connect(dsn, autocommit=True, options="-c default_transaction_read_only=off") as conn:
         conn.execute(statement.encode())
 
 
