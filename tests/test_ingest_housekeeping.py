@@ -58,3 +58,21 @@ def test_retention_deletes_only_what_is_past_its_age(database: str) -> None:
     for table in AGE_COLUMNS:
         assert count(database, f"SELECT count(*) FROM ioc.{table} WHERE {AGE_COLUMNS[table]} > now() - "
                                "interval '2 hours'") == 1
+
+
+def test_layers_import_only_downwards() -> None:
+    """ioc/ is the shared core: it imports nothing above it; bench/ uses testkit/, never tests/."""
+    import ast
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parents[1]
+    rules = {"ioc": ("services", "simulators", "ioc_cli", "testkit", "tests", "bench"), "bench": ("tests",),
+             "services": ("ioc_cli", "simulators", "testkit", "tests", "bench")}
+    offences = []
+    for package, forbidden in rules.items():
+        for path in (root / package).rglob("*.py"):
+            for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+                names = ([a.name for a in node.names] if isinstance(node, ast.Import) else
+                         [node.module or ""] if isinstance(node, ast.ImportFrom) and not node.level else [])
+                offences += [f"{path.relative_to(root)}: {n}" for n in names if n.split(".")[0] in forbidden]
+    assert offences == []

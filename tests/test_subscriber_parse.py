@@ -111,3 +111,12 @@ def test_a_puback_is_never_sent_on_a_newer_connection_for_an_older_ones_packet()
     sub.ack(second)
     sub._send_acks()
     assert [p["packet"] for p in sub.client._out_packet] == [b"\x40\x02\x00\x01\x40\x02\x00\x03"]
+
+
+def test_a_paho_without_the_internals_the_client_relies_on_is_a_clear_error(monkeypatch: pytest.MonkeyPatch) -> None:
+    from services.ingest import mqtt_client
+
+    mqtt_client.check_paho()  # the pinned version has them all
+    monkeypatch.setattr(mqtt_client, "PAHO_INTERNALS", (*mqtt_client.PAHO_INTERNALS, "_gone_in_a_new_release"))
+    with pytest.raises(ImportError, match=r"_gone_in_a_new_release.*pinned in pyproject\.toml"):
+        mqtt_client.check_paho()
