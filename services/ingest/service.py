@@ -108,6 +108,7 @@ class IngestService:
         return 0
 
     def _run(self) -> None:
+        self.decoding = True
         self._with_db_retry(self.registry.load_all, self.registry.reset)
         log.info("registry: %d devices", len(self.registry))
         self.subscriber.start()
@@ -115,7 +116,6 @@ class IngestService:
         if self.retention.keep and self.settings.ingest_retention_interval_s:
             supervised_thread("retention", functools.partial(self.retention.run, self.stopping), daemon=True).start()
         settings = self.settings
-        self.decoding = True
         while (not self.stopping.is_set() or self.buffer.queued()) and not self.abandoned:
             items = self.buffer.take(settings.ingest_batch_size, settings.ingest_batch_bytes,
                                      settings.ingest_flush_interval_ms / 1000, self.stopping)
