@@ -210,7 +210,10 @@ class Writer:
         for r, digest in rejects:
             times[digest] = times.get(digest, 0) + 1
             first.setdefault(digest, r)
-        unique = list(first.values())
+        # Sorted digests: two workers updating the same rows (a message redelivered to the other one) lock them
+        # in the same order, so never deadlock.
+        digests = sorted(first)
+        unique = [first[d] for d in digests]
         cur.execute(
             """INSERT INTO ioc.rejected_messages AS r (received_at, last_received_at, topic, device_id, reason, detail,
                    payload, payload_size, digest, times_received)
@@ -226,8 +229,8 @@ class Writer:
              "detail": [_text(r.detail) for r in unique],
              "payload": [r.payload[: self._keep] for r in unique],
              "size": [len(r.payload) for r in unique],
-             "digest": list(first),
-             "times": list(times.values())},
+             "digest": digests,
+             "times": [times[d] for d in digests]},
         )
 
 
