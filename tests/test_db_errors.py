@@ -102,6 +102,7 @@ def test_connection_and_privilege_and_key_errors_on_a_real_server(plain_database
     # client-side: a value psycopg cannot encode; and a bug is no database error at all
     assert classify(UnicodeEncodeError("utf-8", "\ud800", 0, 1, "surrogates")) is not None
     assert classify(TypeError("a bug")) is None
+    assert classify(psycopg.ProgrammingError("the query has 1 placeholder but 2 parameters were passed")) is None
 
 
 # --- the writer under faults ----------------------------------------------------------------------------------

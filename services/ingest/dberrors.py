@@ -18,6 +18,7 @@ table key)
                                                           OverflowError, psycopg.DataError client-side)
 08xxx       connection_exception             unavailable  server gone, network down
 (none)      connection_lost                  unavailable  psycopg.OperationalError/InterfaceError, no SQLSTATE
+(none)      (not classified: a bug)          exit         any other client-side psycopg error
 25006       read_only_sql_transaction        unavailable  failover to a standby, default_transaction_read_only
 42P01       undefined_table                  unavailable  schema mismatch (rolling upgrade, migration pending)
 42703       undefined_column                 unavailable  schema mismatch
@@ -92,7 +93,9 @@ def classify(exc: BaseException, idempotency_keys: tuple[str, ...] = ()) -> Clas
         if state is None:
             if isinstance(exc, psycopg.DataError):  # raised client-side while dumping a value
                 return Classified(Outcome.DATA, "client_encoding", None)
-            return Classified(Outcome.UNAVAILABLE, "connection_lost", None)
+            if isinstance(exc, (psycopg.OperationalError, psycopg.InterfaceError)):
+                return Classified(Outcome.UNAVAILABLE, "connection_lost", None)
+            return None  # client-side misuse (a ProgrammingError): a bug, not the database's state
         if isinstance(exc, pgerrors.UniqueViolation) and (exc.diag.constraint_name or "").endswith(
                 idempotency_keys):
             return Classified(Outcome.UNAVAILABLE, "duplicate_key", state)

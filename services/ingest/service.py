@@ -218,7 +218,9 @@ class IngestService:
                     error = exc.error
                 else:
                     kind = classify(exc)
-                    error = kind.error if kind else type(exc).__name__
+                    if kind is None:  # client-side misuse: a bug, which retrying cannot fix
+                        raise
+                    error = kind.error  # a registry lookup: whatever the class, retried (it reads no message data)
                     metrics.DB_ERRORS.labels("transient", error).inc()
                 metrics.DB_UP.set(0)
                 reset()
