@@ -1,6 +1,7 @@
-"""Where each payload model lands: table, columns (in COPY order), binary COPY types, and row builder.
+"""How each table's rows are built and copied: columns (in COPY order), binary COPY types, row builder, key.
 
-Kept in one place so the decoder (which builds rows) and the writer (which copies them) cannot drift.
+Which table a kind's readings go to is ``ioc.contract.kinds`` (the one place for kind -> model -> table); this
+module is shared by the decoder (which builds rows) and the writer (which copies them) so they cannot drift.
 """
 
 from __future__ import annotations
@@ -10,9 +11,9 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from ioc.contract.base import Reading
 from ioc.contract.environment import EnvironmentReading
 from ioc.contract.events import DeviceEvent
+from ioc.contract.kinds import EVENTS_TABLE, KINDS
 from ioc.contract.lighting import CabinetReading, StreetlightReading
 from ioc.contract.traffic import TrafficReading
 from ioc.contract.water import WaterReading
@@ -93,11 +94,8 @@ TABLES: dict[str, TableSpec] = {
     )
 }
 
-MODEL_TABLE: dict[type[Reading], str] = {
-    StreetlightReading: "lighting_readings",
-    CabinetReading: "cabinet_readings",
-    WaterReading: "water_readings",
-    TrafficReading: "traffic_readings",
-    EnvironmentReading: "environment_readings",
-    DeviceEvent: "device_events",
-}
+
+# Every table a kind names has a row builder here (checked at import: a new kind cannot reach decode without one).
+_missing = {k.table for k in KINDS.values() if k.table} - TABLES.keys()
+if _missing or EVENTS_TABLE not in TABLES:
+    raise RuntimeError(f"ioc.contract.kinds names tables with no TableSpec: {_missing or EVENTS_TABLE}")
