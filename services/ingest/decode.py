@@ -20,6 +20,7 @@ from ioc.contract.events import STATUS_VALUES, DeviceEvent
 from ioc.contract.kinds import KINDS
 from ioc.contract.timestamps import EARLIEST_PLAUSIBLE
 from ioc.contract.topics import Channel, Family, TopicError, parse_topic
+from ioc.provenance import BACKFILL_AFTER
 from services.ingest.tables import MODEL_TABLE, TABLES, Row
 
 # Our payloads nest at most 3 levels (batch → reading → per-phase object); anything deeper is junk.
@@ -32,6 +33,7 @@ class DeviceInfo:
     family: str
     city: str
     gateway_id: str | None = None
+    provenance: str = "live"  # of its readings unless they are back-fills: ioc.provenance.device_provenance
 
 
 @dataclass(frozen=True, slots=True)
@@ -39,6 +41,7 @@ class Limits:
     max_payload_bytes: int = 256 * 1024
     max_batch_readings: int = 10_000
     max_future: timedelta = timedelta(minutes=5)
+    backfill_after: timedelta = BACKFILL_AFTER  # a live device's reading older than this is stored as 'backfill'
 
 
 @dataclass(frozen=True, slots=True)
@@ -130,11 +133,12 @@ def decode(
         if kind_model is None:
             return reject("unexpected_channel", f"a {device.kind} publishes only on its status channel")
         model = kind_model
-    _validate(out, model, parsed.device_id, now, limits)
+    _validate(out, model, parsed.device_id, device.provenance, now, limits)
     return out
 
 
-def _validate(out: Decoded, model: type[Reading], device_id: str, now: datetime, limits: Limits) -> None:
+def _validate(out: Decoded, model: type[Reading], device_id: str, provenance: str, now: datetime,
+              limits: Limits) -> None:
     payload, reject = out.payload, out.reject
     start = payload[:1]
     if start.isspace():  # rare: only then pay for a copy of the payload
@@ -143,7 +147,7 @@ def _validate(out: Decoded, model: type[Reading], device_id: str, now: datetime,
     try:
         value = _ADAPTERS.get(model, batch).validate_json(payload)
     except ValidationError as exc:
-        _split_invalid(out, model, batch, exc, device_id, now, limits)
+        _split_invalid(out, model, batch, exc, device_id, provenance, now, limits)
         return
     readings: list[Reading] = value if batch else [value]
     if batch and not readings:
@@ -152,15 +156,18 @@ def _validate(out: Decoded, model: type[Reading], device_id: str, now: datetime,
     if len(readings) > limits.max_batch_readings:
         reject("batch_too_large", f"{len(readings)} readings in one message; the limit is {limits.max_batch_readings}")
         return
-    _accept(out, model, readings, device_id, now, limits)
+    _accept(out, model, readings, device_id, provenance, now, limits)
 
 
-def _accept(out: Decoded, model: type[Reading], readings: list[Reading], device_id: str, now: datetime,
-            limits: Limits) -> None:
+def _accept(out: Decoded, model: type[Reading], readings: list[Reading], device_id: str, provenance: str,
+            now: datetime, limits: Limits) -> None:
     reject = out.reject
     spec = TABLES[MODEL_TABLE[model]]
     out.table = spec.name
     horizon = now + limits.max_future
+    # A sandbox device's readings keep the sandbox's provenance; a live device's late ones are back-fills.
+    live = provenance == "live"
+    backfill_before = now - limits.backfill_after
     for index, reading in enumerate(readings):
         if reading.deviceId is not None and reading.deviceId != device_id:
             reject("device_mismatch", f"reading {index}: deviceId {reading.deviceId!r} differs from the topic's "
@@ -171,13 +178,14 @@ def _accept(out: Decoded, model: type[Reading], readings: list[Reading], device_
                                        f"than {limits.max_future} ahead of the server clock; check the device clock",
                    _reading_bytes(reading))
             continue
-        out.rows.append(spec.to_row(device_id, reading, now))
+        late = live and reading.dateObserved < backfill_before
+        out.rows.append((*spec.to_row(device_id, reading, now), "backfill" if late else provenance))
         if out.newest is None or reading.dateObserved > out.newest:
             out.newest = reading.dateObserved
 
 
 def _split_invalid(out: Decoded, model: type[Reading], batch: bool, exc: ValidationError, device_id: str,
-                   now: datetime, limits: Limits) -> None:
+                   provenance: str, now: datetime, limits: Limits) -> None:
     """The slow path: say exactly why, and keep the good readings of a partly bad batch."""
     payload, reject = out.payload, out.reject
     first = exc.errors(include_url=False)[0]
@@ -204,7 +212,7 @@ def _split_invalid(out: Decoded, model: type[Reading], batch: bool, exc: Validat
             reason, detail = _classify_error(item_exc)
             reject(reason, f"reading {index}: {detail}", raw)
     if good:
-        _accept(out, model, good, device_id, now, limits)
+        _accept(out, model, good, device_id, provenance, now, limits)
 
 
 def _classify_unparseable(payload: bytes, message: str) -> tuple[str, str]:
