@@ -20,7 +20,7 @@ from ioc.contract.events import STATUS_VALUES, DeviceEvent
 from ioc.contract.kinds import KINDS
 from ioc.contract.timestamps import EARLIEST_PLAUSIBLE
 from ioc.contract.topics import Channel, Family, TopicError, parse_topic
-from ioc.provenance import BACKFILL_AFTER
+from ioc.provenance import BACKFILL_AFTER, RAW_RETENTION
 from services.ingest.tables import MODEL_TABLE, TABLES, Row
 
 # Our payloads nest at most 3 levels (batch → reading → per-phase object); anything deeper is junk.
@@ -42,6 +42,8 @@ class Limits:
     max_batch_readings: int = 10_000
     max_future: timedelta = timedelta(minutes=5)
     backfill_after: timedelta = BACKFILL_AFTER  # a live device's reading older than this is stored as 'backfill'
+    # Older readings are refused: the raw retention would drop them right after the commit.
+    max_age: timedelta = RAW_RETENTION
 
 
 @dataclass(frozen=True, slots=True)
@@ -168,6 +170,7 @@ def _accept(out: Decoded, model: type[Reading], readings: list[Reading], device_
     # A sandbox device's readings keep the sandbox's provenance; a live device's late ones are back-fills.
     live = provenance == "live"
     backfill_before = now - limits.backfill_after
+    oldest = now - limits.max_age
     for index, reading in enumerate(readings):
         if reading.deviceId is not None and reading.deviceId != device_id:
             reject("device_mismatch", f"reading {index}: deviceId {reading.deviceId!r} differs from the topic's "
@@ -177,6 +180,11 @@ def _accept(out: Decoded, model: type[Reading], readings: list[Reading], device_
             reject("future_timestamp", f"reading {index}: dateObserved {reading.dateObserved.isoformat()} is more "
                                        f"than {limits.max_future} ahead of the server clock; check the device clock",
                    _reading_bytes(reading))
+            continue
+        if reading.dateObserved < oldest:
+            reject("beyond_retention", f"reading {index}: dateObserved {reading.dateObserved.isoformat()} is older "
+                                       f"than the raw retention ({limits.max_age.days} days): it would be deleted "
+                                       "right after storing; keep such history elsewhere", _reading_bytes(reading))
             continue
         late = live and reading.dateObserved < backfill_before
         out.rows.append((*spec.to_row(device_id, reading, now), "backfill" if late else provenance))
