@@ -14,7 +14,7 @@ from services.ingest.decode import DeviceInfo
 NEGATIVE_TTL_S = 60.0
 # A full reload this often picks up edits to known devices (kind, city, gateway): ~50 ms for a 40 000-device city.
 RELOAD_S = 300.0
-_COLUMNS = "device_id, kind, family, city, gateway_id, metadata->>'provenance'"
+_COLUMNS = "device_id, kind, family, city, gateway_id, decommissioned_at IS NOT NULL, metadata->>'provenance'"
 
 
 class RegistryCache(dict[str, DeviceInfo]):
@@ -31,8 +31,8 @@ class RegistryCache(dict[str, DeviceInfo]):
         rows = self._db.get().execute(f"SELECT {_COLUMNS} FROM ioc.devices").fetchall()
         self.clear()
         self._unknown_until.clear()
-        for device_id, kind, family, city, gateway, declared in rows:
-            self[device_id] = DeviceInfo(kind, family, city, gateway, device_provenance(city, declared))
+        for device_id, kind, family, city, gateway, gone, declared in rows:
+            self[device_id] = DeviceInfo(kind, family, city, gateway, gone, device_provenance(city, declared))
         self._loaded_at = time.monotonic()
 
     def top_up(self, device_ids: Iterable[str]) -> None:
@@ -46,8 +46,8 @@ class RegistryCache(dict[str, DeviceInfo]):
         rows = self._db.get().execute(
             f"SELECT {_COLUMNS} FROM ioc.devices WHERE device_id = ANY(%s)", (list(wanted),),
         ).fetchall()
-        for device_id, kind, family, city, gateway, declared in rows:
-            self[device_id] = DeviceInfo(kind, family, city, gateway, device_provenance(city, declared))
+        for device_id, kind, family, city, gateway, gone, declared in rows:
+            self[device_id] = DeviceInfo(kind, family, city, gateway, gone, device_provenance(city, declared))
             wanted.discard(device_id)
         for device_id in wanted:
             self._unknown_until[device_id] = now + NEGATIVE_TTL_S
