@@ -7,9 +7,11 @@ from __future__ import annotations
 import threading
 import time
 from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+import httpx
 import paho.mqtt.client as mqtt
 import psycopg
 import pytest
@@ -19,9 +21,11 @@ from typer.testing import CliRunner
 from ioc.registry import Device
 from ioc.settings import MqttUrl
 from ioc_cli import app
+from services.api.keys import create_key
 from simulators.fleet import build_fleet
 from simulators.publisher import publish_fleet
 from simulators.recording import record
+from testkit.apiserver import ApiServer
 from testkit.broker import MosquittoBroker
 from testkit.feeds import count, register
 from testkit.ingest import IngestProcess
@@ -143,6 +147,26 @@ def test_replay_into_a_sandbox_leaves_the_live_city_alone(
     sandbox_state = state(dsn, "sim-dien-bien-phu")
     assert len(sandbox_state) == len(fleet) and {s[3] for s in sandbox_state} == {"offline"}
     assert count(dsn, "SELECT count(*) FROM ioc.rejected_messages") == 0
+
+    # the API's default query for the live city does not return the replayed readings; the sandbox's does
+    lamps_live = count(dsn, "SELECT count(*) FROM ioc.lighting_readings WHERE device_id NOT LIKE 'SIM-%%'")
+    lamps_replayed = count(dsn, "SELECT count(*) FROM ioc.lighting_readings WHERE provenance = 'replayed'")
+    assert lamps_live == lamps_replayed > 0
+    with psycopg.connect(dsn) as conn:
+        key = create_key(conn, "viewer", "viewer")[1]
+    now = datetime.now(UTC)
+    window = {"kind": "streetlight", "metric": "power_w", "fn": "count", "interval": "1d", "source": "raw",
+              "start": (now - timedelta(hours=3)).isoformat(), "end": (now + timedelta(minutes=10)).isoformat()}
+    with ApiServer(dsn) as api:
+        def lamp_rows(**params: str) -> int:
+            r = httpx.get(f"{api.url}/v1/series", params={**window, **params}, headers={"X-API-Key": key}, timeout=30)
+            assert r.status_code == 200, r.text
+            return int(sum(p["value"] or 0 for p in r.json()["points"]))
+
+        assert lamp_rows(city=CITY) == lamp_rows() == lamps_live
+        assert lamp_rows(city="sim-dien-bien-phu") == lamps_replayed
+        latest = httpx.get(f"{api.url}/v1/latest", headers={"X-API-Key": key}, timeout=30).json()
+        assert len(latest) == len(fleet) and not any(d["device_id"].startswith("SIM-") for d in latest)
 
 
 def test_a_sandbox_simulation_registers_its_own_devices_and_stores_simulated_readings(
