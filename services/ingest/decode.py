@@ -70,6 +70,7 @@ class Decoded:
     status_retained: bool = False  # replayed on subscribe: initialises an unknown status, never overrides one
     is_gateway: bool = False
     rejections: list[Rejection] = field(default_factory=list)
+    provenance: str = "live"  # the device's (DeviceInfo.provenance); its rows say 'backfill' when late
 
     def reject(self, reason: str, detail: str, raw: bytes | None = None) -> Decoded:
         self.rejections.append(Rejection(self.topic, self.device_id, reason, detail,
@@ -119,6 +120,7 @@ def decode(
     if device.city != parsed.city:
         return reject("city_mismatch", f"device {parsed.device_id!r} is registered in {device.city!r}, "
                                        f"but published under {parsed.city!r}")
+    out.provenance = device.provenance
     if len(payload) > limits.max_payload_bytes:
         return reject("oversize", f"payload is {len(payload)} bytes; the limit is {limits.max_payload_bytes} "
                                   "(split a back-fill into several batches)")
@@ -139,12 +141,11 @@ def decode(
         if kind_model is None:
             return reject("unexpected_channel", f"a {device.kind} publishes only on its status channel")
         model = kind_model
-    _validate(out, model, parsed.device_id, device.provenance, now, limits)
+    _validate(out, model, parsed.device_id, now, limits)
     return out
 
 
-def _validate(out: Decoded, model: type[Reading], device_id: str, provenance: str, now: datetime,
-              limits: Limits) -> None:
+def _validate(out: Decoded, model: type[Reading], device_id: str, now: datetime, limits: Limits) -> None:
     payload, reject = out.payload, out.reject
     start = payload[:1]
     if start.isspace():  # rare: only then pay for a copy of the payload
@@ -153,7 +154,7 @@ def _validate(out: Decoded, model: type[Reading], device_id: str, provenance: st
     try:
         value = _ADAPTERS.get(model, batch).validate_json(payload)
     except ValidationError as exc:
-        _split_invalid(out, model, batch, exc, device_id, provenance, now, limits)
+        _split_invalid(out, model, batch, exc, device_id, now, limits)
         return
     readings: list[Reading] = value if batch else [value]
     if batch and not readings:
@@ -162,16 +163,17 @@ def _validate(out: Decoded, model: type[Reading], device_id: str, provenance: st
     if len(readings) > limits.max_batch_readings:
         reject("batch_too_large", f"{len(readings)} readings in one message; the limit is {limits.max_batch_readings}")
         return
-    _accept(out, model, readings, device_id, provenance, now, limits)
+    _accept(out, model, readings, device_id, now, limits)
 
 
-def _accept(out: Decoded, model: type[Reading], readings: list[Reading], device_id: str, provenance: str,
-            now: datetime, limits: Limits) -> None:
+def _accept(out: Decoded, model: type[Reading], readings: list[Reading], device_id: str, now: datetime,
+            limits: Limits) -> None:
     reject = out.reject
     spec = TABLES[MODEL_TABLE[model]]
     out.table = spec.name
     horizon = now + limits.max_future
     # A sandbox device's readings keep the sandbox's provenance; a live device's late ones are back-fills.
+    provenance = out.provenance
     live = provenance == "live"
     backfill_before = now - limits.backfill_after
     oldest = now - limits.max_age
@@ -197,7 +199,7 @@ def _accept(out: Decoded, model: type[Reading], readings: list[Reading], device_
 
 
 def _split_invalid(out: Decoded, model: type[Reading], batch: bool, exc: ValidationError, device_id: str,
-                   provenance: str, now: datetime, limits: Limits) -> None:
+                   now: datetime, limits: Limits) -> None:
     """The slow path: say exactly why, and keep the good readings of a partly bad batch."""
     payload, reject = out.payload, out.reject
     first = exc.errors(include_url=False)[0]
@@ -224,7 +226,7 @@ def _split_invalid(out: Decoded, model: type[Reading], batch: bool, exc: Validat
             reason, detail = _classify_error(item_exc)
             reject(reason, f"reading {index}: {detail}", raw)
     if good:
-        _accept(out, model, good, device_id, provenance, now, limits)
+        _accept(out, model, good, device_id, now, limits)
 
 
 def _classify_unparseable(payload: bytes, message: str) -> tuple[str, str]:
