@@ -198,7 +198,7 @@ class Writer:
 # Reading tables whose newest row per device is kept in ioc.device_state.last_reading (events are not readings).
 LATEST_TABLES = frozenset(("lighting_readings", "cabinet_readings", "water_readings", "traffic_readings",
                            "environment_readings"))
-_SKIP_COLUMNS = frozenset(("time", "device_id", "ingest_time"))
+_SKIP_COLUMNS = frozenset(("time", "device_id", "ingest_time", "provenance"))  # row metadata, not reading fields
 
 
 @dataclass(slots=True)
