@@ -183,8 +183,15 @@ def test_a_sandbox_simulation_registers_its_own_devices_and_stores_simulated_rea
         assert result.exit_code == 0, result.output
         assert f"sandbox sim-test: {len(fleet)} simulated devices registered" in result.output
         stored = settle(dsn)
+        # a back-fill of the hours before, into the same sandbox: simulated too, however old
+        start = datetime.fromtimestamp(time.time() // 3600 * 3600 - 4 * 3600, UTC).isoformat()
+        result = CliRunner().invoke(app, ["sim", "backfill", "--fleet", "50", "--days", "0.125", "--start", start,
+                                          "--sandbox", "test"])
+        assert result.exit_code == 0, result.output
+        stored_after = settle(dsn)
         assert ingest.stop() == 0
-    assert stored > 0 and rows(dsn, "WHERE provenance = 'simulated' AND device_id LIKE 'SIM-%%'") == stored
+    assert stored_after > stored > 0
+    assert rows(dsn, "WHERE provenance = 'simulated' AND device_id LIKE 'SIM-%%'") == stored_after
     assert set(retained_statuses(broker)) == {f"ioc/v1/sim-test/{d.family}/SIM-{d.device_id}/status"
                                               for d in fleet}
     assert count(dsn, "SELECT count(*) FROM ioc.devices WHERE city = 'dien-bien-phu'") == len(fleet)
