@@ -10,6 +10,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import httpx
 import orjson
@@ -189,7 +190,7 @@ def test_one_device_and_geojson(api: Api) -> None:
 
 def test_admin_registers_updates_and_decommissions(api: Api) -> None:
     device = {"device_id": "TEST-WM-1", "family": "water", "kind": "meter", "city": "dien-bien-phu",
-              "ward": "Thanh An", "report_interval_s": 3600, "metadata": {"dma": "DMA-001"}}
+              "ward": "Thanh An", "report_interval_s": 3600, "metadata": {"note": "test"}}
     assert api.send("POST", "/v1/devices", body=device).status_code == 201
     _problem(api.send("POST", "/v1/devices", body=device), 409)
     bad = {**device, "kind": "streetlight"}  # kind of another family: the import's own validation
@@ -378,6 +379,32 @@ def test_lighting_kpis(api: Api) -> None:
     assert energy["days"] and all(d["kwh"] > 0 for d in energy["days"])
     summary = api.get("/v1/kpis/summary", city="dien-bien-phu", ward="Mường Thanh").json()
     assert summary["lighting"]["lamps"] > 0 and {s["group"] for s in summary["status"]} >= {"lighting"}
+
+
+def test_water_traffic_and_environment_kpis(api: Api) -> None:
+    local_day = (api.end - timedelta(hours=12)).astimezone(ZoneInfo("Asia/Ho_Chi_Minh")).date().isoformat()
+    water = api.get("/v1/kpis/water", city="dien-bien-phu", day=local_day).json()
+    dmas = {d.metadata.get("dma") for d in api.fleet if d.family == "water"}
+    assert {a["dma"] for a in water["areas"]} == dmas
+    area = water["areas"][0]
+    assert area["meters"] == sum(d.kind == "meter" and d.metadata["dma"] == area["dma"] for d in api.fleet)
+    assert area["min_pressure_bar"] is not None and area["min_pressure_bar"] <= area["avg_pressure_bar"]
+    assert _problem(api.get("/v1/kpis/water", day="not-a-day"), 422)
+    traffic = api.get("/v1/kpis/traffic", city="dien-bien-phu", minutes=120, end=api.end.isoformat()).json()
+    crossings = {d.metadata["intersection"] for d in api.fleet if d.kind == "counter"}
+    assert {i["intersection"] for i in traffic["intersections"]} == crossings
+    raw = _series(api, kind="counter", metric="intensity", fn="sum", interval="1h", source="raw",
+                  start=(api.end - timedelta(hours=2)).isoformat(), end=api.end.isoformat())
+    assert sum(i["vehicles"] for i in traffic["intersections"]) == sum(p["value"] for p in raw["points"])
+    assert _problem(api.get("/v1/kpis/traffic", minutes=5000), 422)["limit"] == "minutes"
+    env = api.get("/v1/kpis/environment", city="dien-bien-phu", at=api.end.isoformat()).json()
+    air = [s for s in env["stations"] if s["kind"] == "air_quality" and not s["device_id"].startswith("TEST-")]
+    assert air and all(s["aqi_hourly"]["value"] >= 0 and s["aqi_daily"] is not None for s in air)
+    assert all(s["pm25_24h_exceeds"] == (s["pm25_24h"] > 50) for s in air)
+    noise = [s for s in env["stations"] if s["kind"] == "noise"]
+    assert noise and all(s["laeq_day_db"] is not None and s["laeq_night_db"] is not None for s in noise)
+    gauges = [s for s in env["stations"] if s["kind"] == "river_gauge"]
+    assert gauges and all(s["alarm_levels_m"] and s["alarm"] is not None for s in gauges)
 
 
 # --- rejects and city ------------------------------------------------------------------------------------------------

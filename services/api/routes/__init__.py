@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from fastapi import APIRouter
 
-from services.api.routes import city, devices, health, kpis, readings, rejects, series
+from services.api.routes import city, devices, health, kpis, kpis_environment, kpis_networks, readings, rejects, series
 
 ROUTERS: list[APIRouter] = [health.router, devices.router, readings.router, series.router, kpis.router,
-                            rejects.router, city.router]
+                            kpis_networks.router, kpis_environment.router, rejects.router, city.router]

@@ -5,11 +5,13 @@ from __future__ import annotations
 
 import math
 import re
+import time
 from datetime import datetime, timedelta
 from typing import Annotated, Any, Literal
 
+import orjson
 import psycopg
-from fastapi import APIRouter, Query, Request
+from fastapi import APIRouter, Query, Request, Response
 from pydantic import BaseModel, Field
 
 from ioc.contract.kinds import KINDS
@@ -84,27 +86,51 @@ def _check_size(start: datetime, end: datetime, width: timedelta, settings: ApiS
                              f"{span.total_seconds() / 86400:g} days at {_fmt(width)} is {points} points: {hint}")
 
 
-def _provenances(db: psycopg.Connection[Any], device_id: str | None, flt: DeviceFilter,
-                 asked: list[Provenance] | None) -> list[str]:
-    """What a request includes: as asked, or by default what a real city's devices have (live, backfill), or a
-    sandbox's (simulated, replayed) when the request names a sandbox city or device."""
+def _provenances(device_id: str | None, flt: DeviceFilter, asked: list[Provenance] | None) -> list[str]:
+    """What a request includes: as asked; by default every reading of one named device, and for a set of devices
+    what a real city's devices have (live, backfill), or a sandbox's (simulated, replayed) when it names one."""
     if asked:
         return [p for p in PROVENANCES if p in asked]
-    city = flt.city
     if device_id is not None:
-        row = db.execute("SELECT city FROM ioc.devices WHERE device_id = %s", (device_id,)).fetchone()
-        city = row[0] if row else city
-    return list(SANDBOX_PROVENANCES if city is not None and is_sandbox(city) else DEFAULT_PROVENANCES)
+        return list(PROVENANCES)
+    return list(SANDBOX_PROVENANCES if flt.city is not None and is_sandbox(flt.city) else DEFAULT_PROVENANCES)
+
+
+class KindCache:
+    """Device id → kind for single-device series, kept briefly: a kind hardly ever changes, and the lookup would
+    otherwise be a second round trip on every request."""
+
+    TTL_S = 60.0
+    MAX = 100_000
+
+    def __init__(self) -> None:
+        self._items: dict[str, tuple[float, str]] = {}
+
+    def kind(self, db: psycopg.Connection[Any], device_id: str) -> str | None:
+        hit = self._items.get(device_id)
+        now = time.monotonic()
+        if hit is not None and hit[0] > now:
+            return hit[1]
+        row = db.execute("SELECT kind FROM ioc.devices WHERE device_id = %s", (device_id,)).fetchone()
+        if row is None:
+            return None
+        if len(self._items) >= self.MAX:
+            self._items.clear()
+        self._items[device_id] = (now + self.TTL_S, str(row[0]))
+        return str(row[0])
+
+
+_KINDS = KindCache()
 
 
 def _table_for(db: psycopg.Connection[Any], device_id: str | None, flt: DeviceFilter, metric: str) -> str:
     if device_id is not None:
-        row = db.execute("SELECT kind FROM ioc.devices WHERE device_id = %s", (device_id,)).fetchone()
-        if row is None:
+        kind = _KINDS.kind(db, device_id)
+        if kind is None:
             raise not_found(f"device {device_id!r}")
-        table = KINDS[row[0]].table
+        table = KINDS[kind].table
         if table is None:
-            raise Problem(422, "invalid-parameter", f"device {device_id!r} is a {row[0]}: it sends no readings")
+            raise Problem(422, "invalid-parameter", f"device {device_id!r} is a {kind}: it sends no readings")
     elif flt.kind is not None:
         table = KINDS[flt.kind].table
         if table is None:
@@ -136,9 +162,10 @@ def series(
                                                               "materialised (TimescaleDB)")] = "auto",
     provenance: Annotated[list[Provenance] | None, Query(
         description="readings of these provenances only (repeatable): live, backfill, simulated, replayed. "
-                    "Default: live and backfill for a real city, simulated and replayed for a sandbox (sim-…); "
+                    "Default: every reading of one device; for a set, live and backfill in a real city, simulated "
+                    "and replayed in a sandbox (sim-…); "
                     "given explicitly, the raw table is read")] = None,
-) -> Series:
+) -> Response:
     zone_name = tz or settings.api_default_tz
     tzinfo = zone(zone_name)
     start, end = aware("start", start), aware("end", end)
@@ -149,7 +176,7 @@ def series(
     table = _table_for(db, device, flt, metric)
     local_start = start.astimezone(tzinfo)
     origin = local_start.replace(hour=0, minute=0, second=0, microsecond=0)
-    included = _provenances(db, device, flt, provenance)
+    included = _provenances(device, flt, provenance)
     req = q.SeriesRequest(table, metric, fn, width, origin, start, end, device, flt, fill,
                           None if set(included) == set(PROVENANCES) else tuple(included), bool(provenance))
     rollup = q.rollup_for(req) if source != "raw" else None
@@ -163,7 +190,9 @@ def series(
         # too: a reading back-filled after its bucket was materialised reaches the rollup at the next refresh.
         rollup = None
     points = q.run(db, req, rollup)
-    return Series(device_id=device, metric=metric, fn=fn, interval=_fmt(width), tz=zone_name,
-                  start=start.astimezone(tzinfo), end=end.astimezone(tzinfo),
-                  source=f"{q.ROLLUP_FAMILY[table]}_{rollup}" if rollup else table, provenance=included,
-                  points=[Point(time=t.astimezone(tzinfo), value=v) for t, v in points])
+    # Serialised directly (the shape is Series): a month of hourly points through pydantic costs more than the query.
+    body = {"device_id": device, "metric": metric, "fn": fn, "interval": _fmt(width), "tz": zone_name,
+            "start": start.astimezone(tzinfo), "end": end.astimezone(tzinfo),
+            "source": f"{q.ROLLUP_FAMILY[table]}_{rollup}" if rollup else table, "provenance": included,
+            "points": [{"time": t.astimezone(tzinfo), "value": v} for t, v in points]}
+    return Response(orjson.dumps(body), media_type="application/json")
