@@ -179,6 +179,7 @@ def test_cli_replays_a_truncated_recording_up_to_the_cut_and_exits_non_zero(
 
 
 @pytest.mark.integration
+@pytest.mark.slow
 @pytest.mark.timeout(90)
 def test_kill_9_on_the_recorder_loses_at_most_the_last_second(broker: MosquittoBroker, tmp_path: Path) -> None:
     out = tmp_path / "crash.iocrec"

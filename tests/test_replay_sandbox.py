@@ -169,6 +169,7 @@ def test_replay_into_a_sandbox_leaves_the_live_city_alone(
         assert len(latest) == len(fleet) and not any(d["device_id"].startswith("SIM-") for d in latest)
 
 
+@pytest.mark.slow
 def test_a_sandbox_simulation_registers_its_own_devices_and_stores_simulated_readings(
         plain_database: str, broker: MosquittoBroker, monkeypatch: pytest.MonkeyPatch) -> None:
     dsn = plain_database
