@@ -20,7 +20,7 @@ from psycopg import sql
 from pydantic import ValidationError
 
 from ioc.contract.topics import CITY_RE, TOPIC_PREFIX
-from ioc.provenance import Provenance, is_sandbox, sandbox_city, sandbox_device_id
+from ioc.provenance import Provenance, sandbox_city, sandbox_device_id
 from ioc.registry import Device, upsert_devices
 
 _READING_TABLES = ("lighting_readings", "cabinet_readings", "water_readings", "traffic_readings",
@@ -128,4 +128,4 @@ def live_readings(dsn: str) -> int:
         return tables
 
 
-__all__ = ["Sandbox", "SandboxError", "is_sandbox", "live_readings"]
+__all__ = ["Sandbox", "SandboxError", "live_readings"]
