@@ -11,7 +11,7 @@ import sys
 import typer
 
 from ioc.settings import SettingsError
-from ioc_cli import db, devices, ingest, schemas
+from ioc_cli import api, db, devices, ingest, schemas
 from simulators.cli import app as sim_app
 
 app = typer.Typer(help="Điện Biên Phủ IOC sensor ingestion backend.", no_args_is_help=True,
@@ -21,6 +21,8 @@ app.add_typer(devices.app, name="devices")
 app.command("schemas")(schemas.schemas)
 app.command("ingest")(ingest.ingest)
 app.add_typer(sim_app, name="sim")
+app.command("api")(api.api)
+app.add_typer(api.keys_app, name="api-keys")
 
 
 def main() -> None:

@@ -11,6 +11,7 @@ import time
 from collections import Counter
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 from ioc.contract.topics import topic_for
 from ioc.registry import Device
@@ -18,6 +19,9 @@ from ioc.settings import MqttUrl
 from simulators.clock import SimClock
 from simulators.generator import Message, ScenarioRef, hourly_batches, stream
 from simulators.mqtt import CONNECT_TIMEOUT_S, Connection, Will, start_all, totals
+
+if TYPE_CHECKING:
+    from simulators.sandbox import Sandbox
 
 # One connection per device for small fleets; beyond this, gateways and pools (a broker and a laptop
 # are both happier with hundreds of sockets than with tens of thousands).
@@ -62,9 +66,11 @@ Progress = Callable[[PublishSummary, float], None]  # (summary so far, sim time 
 
 
 class Router:
-    """Which connection each device publishes through."""
+    """Which connection each device publishes through; with a sandbox, every topic (wills included) moves there."""
 
-    def __init__(self, url: MqttUrl, fleet: Sequence[Device], max_connections: int, client_prefix: str) -> None:
+    def __init__(self, url: MqttUrl, fleet: Sequence[Device], max_connections: int, client_prefix: str,
+                 sandbox: Sandbox | None = None) -> None:
+        self.sandbox = sandbox
         owners: dict[str, Device | None] = {}
         by_id = {d.device_id: d for d in fleet}
         for d in fleet:
@@ -84,15 +90,27 @@ class Router:
                 conn_of[owner] = pool[i % max_connections]
             else:
                 dev = owners[owner]
-                will = Will(topic_for(dev.city, dev.family, dev.device_id, "status")) if dev else None
+                will = Will(self.topic(topic_for(dev.city, dev.family, dev.device_id, "status"))) if dev else None
                 conn = Connection(url, f"{client_prefix}{owner}", will)
                 self.connections.append(conn)
                 conn_of[owner] = conn
         for d in fleet:
             self.route[d.device_id] = conn_of[d.gateway_id or d.device_id]
 
+    def topic(self, topic: str) -> str:
+        if self.sandbox is None:
+            return topic
+        moved = self.sandbox.topic(topic)
+        assert moved is not None, topic  # the generator only makes topics of the contract's layout
+        return moved
+
     def publish(self, msg: Message) -> None:
-        self.route[msg.device_id].publish(msg.topic, msg.payload, msg.retain, msg.family, msg.qos)
+        self.route[msg.device_id].publish(self.topic(msg.topic), msg.payload, msg.retain, msg.family, msg.qos)
+
+    def status(self, device: Device, status: bytes) -> None:
+        """Retained, as the contract wants of a device (in a sandbox, on the sandbox's topic)."""
+        topic = self.topic(topic_for(device.city, device.family, device.device_id, "status"))
+        self.route[device.device_id].publish(topic, status, True, device.family)
 
 
 def _finish(router: Router, summary: PublishSummary, wall0: float, drain_timeout: float) -> None:
@@ -108,14 +126,16 @@ def _finish(router: Router, summary: PublishSummary, wall0: float, drain_timeout
 def publish_fleet(fleet: Sequence[Device], url: MqttUrl, *, seed: int, start: int, duration_s: float,
                   speed: float = 1.0, scenarios: Iterable[ScenarioRef] = (), max_connections: int = MAX_CONNECTIONS,
                   client_prefix: str = "ioc-sim-", offline_at_end: bool = True, progress: Progress | None = None,
-                  drain_timeout: float = 60.0, connect_timeout: float = CONNECT_TIMEOUT_S) -> PublishSummary:
+                  drain_timeout: float = 60.0, connect_timeout: float = CONNECT_TIMEOUT_S,
+                  sandbox: Sandbox | None = None) -> PublishSummary:
     """Publish the fleet live for ``duration_s`` of sim time at ``speed``× (0: as fast as acked).
 
     Every device first publishes ``online`` (retained); at the end ``offline`` (retained) unless told not to,
-    as a clean disconnect does not fire the will.
+    as a clean disconnect does not fire the will. With ``sandbox``, under the sandbox's city and ids (payloads
+    are the same as the live city's for the same seed).
     """
     end = start + int(duration_s)
-    router = Router(url, fleet, max_connections, client_prefix)
+    router = Router(url, fleet, max_connections, client_prefix, sandbox)
     summary = PublishSummary(connections=len(router.connections), sim_start=start, sim_end=end)
     start_all(router.connections, connect_timeout)
     wall0 = time.monotonic()
@@ -124,8 +144,7 @@ def publish_fleet(fleet: Sequence[Device], url: MqttUrl, *, seed: int, start: in
     clock = SimClock(start, speed if speed > 0 else 1.0)
     try:
         for d in fleet:  # retained `online` first; the sim clock starts once they are all out
-            router.route[d.device_id].publish(topic_for(d.city, d.family, d.device_id, "status"), b"online",
-                                              True, d.family)
+            router.status(d, b"online")
             summary.messages += 1
         clock.begin()
         for msg in messages:
@@ -146,8 +165,7 @@ def publish_fleet(fleet: Sequence[Device], url: MqttUrl, *, seed: int, start: in
                 _report(router, summary, progress, msg.t)
         if offline_at_end:
             for d in fleet:
-                router.route[d.device_id].publish(topic_for(d.city, d.family, d.device_id, "status"), b"offline",
-                                                  True, d.family)
+                router.status(d, b"offline")
                 summary.messages += 1
     finally:
         _finish(router, summary, wall0, drain_timeout)
@@ -162,7 +180,7 @@ def _report(router: Router, summary: PublishSummary, progress: Progress, sim_now
 def backfill(fleet: Sequence[Device], url: MqttUrl | None, *, seed: int, start: int, end: int,
              scenarios: Iterable[ScenarioRef] = (), batch_s: int = 3600, connections: int = BACKFILL_CONNECTIONS,
              client_prefix: str = "ioc-sim-backfill-", progress: Progress | None = None,
-             drain_timeout: float = 120.0) -> PublishSummary:
+             drain_timeout: float = 120.0, sandbox: Sandbox | None = None) -> PublishSummary:
     """Generate every reading in [start, end) and publish one array per device, channel and ``batch_s``.
 
     ``url=None`` is a dry run: generate and encode, publish nothing (measures the generator).
@@ -170,7 +188,7 @@ def backfill(fleet: Sequence[Device], url: MqttUrl | None, *, seed: int, start: 
     summary = PublishSummary(sim_start=start, sim_end=end)
     router: Router | None = None
     if url is not None:
-        router = Router(url, fleet, connections, client_prefix)
+        router = Router(url, fleet, connections, client_prefix, sandbox)
         summary.connections = len(router.connections)
         start_all(router.connections)
     wall0 = time.monotonic()

@@ -64,7 +64,7 @@ def test_iso_and_epoch_ms_are_the_same_instant() -> None:
 
 
 def test_late_readings_are_accepted_and_the_future_limit_is_configurable() -> None:
-    old = decode(topic("LAMP0001"), b'{"dateObserved": "2025-01-01T00:00:00Z"}', DEVICES, NOW)
+    old = decode(topic("LAMP0001"), b'{"dateObserved": "2025-06-01T00:00:00Z"}', DEVICES, NOW)  # within retention
     assert len(old.rows) == 1
     soon = json.dumps({"dateObserved": (NOW + timedelta(minutes=3)).isoformat()}).encode()
     assert len(decode(topic("LAMP0001"), soon, DEVICES, NOW).rows) == 1

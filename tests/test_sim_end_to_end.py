@@ -153,10 +153,10 @@ def test_record_then_replay_at_50x_stores_the_same_readings_once(
         register(replica, fleet)
         with IngestProcess(replica, broker.url, worker=1, IOC_INGEST_SHARED_GROUP="replica") as second:
             second.wait_connected()
-            first = replay(file, url, speed=50)
+            first = replay(file, url, speed=50, statuses=True)  # statuses too, as into a separate database
             assert first.total_acked == summary.total_published
             assert wait_stable(replica, expected) == live
-            replay(file, url, speed=50)
+            replay(file, url, speed=50, statuses=True)
             key = 'ioc_ingest_duplicate_rows_total{table="lighting_readings"}'
             deadline = time.monotonic() + 60
             while second.metrics().get(key, 0) < live["lighting_readings"] and time.monotonic() < deadline:

@@ -21,6 +21,7 @@ from ioc.contract.events import STATUS_VALUES, DeviceEvent
 from ioc.contract.kinds import EVENTS_TABLE, KINDS
 from ioc.contract.timestamps import EARLIEST_PLAUSIBLE
 from ioc.contract.topics import Channel, Family, TopicError, parse_topic
+from ioc.provenance import BACKFILL_AFTER, RAW_RETENTION
 from services.ingest.tables import TABLES, Row
 
 # Our payloads nest at most 3 levels (batch → reading → per-phase object); anything deeper is junk.
@@ -37,6 +38,8 @@ class DeviceInfo:
     family: str
     city: str
     gateway_id: str | None = None
+    decommissioned: bool = False
+    provenance: str = "live"  # of its readings unless they are back-fills: ioc.provenance.device_provenance
 
 
 @dataclass(frozen=True, slots=True)
@@ -44,6 +47,9 @@ class Limits:
     max_payload_bytes: int = 256 * 1024
     max_batch_readings: int = 10_000
     max_future: timedelta = timedelta(minutes=5)
+    backfill_after: timedelta = BACKFILL_AFTER  # a live device's reading older than this is stored as 'backfill'
+    # Older readings are refused: the raw retention would drop them right after the commit.
+    max_age: timedelta = RAW_RETENTION
 
 
 @dataclass(frozen=True, slots=True)
@@ -70,6 +76,7 @@ class Decoded:
     is_gateway: bool = False
     rejections: list[Rejection] = field(default_factory=list)
     more: Counter[str] | None = None  # rejections past MAX_DETAILED_REJECTIONS, by reason (summarised in one row)
+    provenance: str = "live"  # the device's (DeviceInfo.provenance); its rows say 'backfill' when late
 
     def reject(self, reason: str, detail: str, raw: bytes | None = None) -> Decoded:
         if len(self.rejections) < MAX_DETAILED_REJECTIONS:
@@ -125,12 +132,16 @@ def decode(
     if device is None:
         return reject("unknown_device", f"device {parsed.device_id!r} is not in the registry; register it with "
                                         "`ioc devices import`")
+    if device.decommissioned:
+        return reject("decommissioned_device", f"device {parsed.device_id!r} is decommissioned; its history is kept "
+                                               "but new messages are refused (re-register it to accept them)")
     if device.family != parsed.family:
         return reject("family_mismatch", f"device {parsed.device_id!r} is registered as {device.family!r}, "
                                          f"but published under {parsed.family.value!r}")
     if device.city != parsed.city:
         return reject("city_mismatch", f"device {parsed.device_id!r} is registered in {device.city!r}, "
                                        f"but published under {parsed.city!r}")
+    out.provenance = device.provenance
     if len(payload) > limits.max_payload_bytes:
         return reject("oversize", f"payload is {len(payload)} bytes; the limit is {limits.max_payload_bytes} "
                                   "(split a back-fill into several batches)")
@@ -190,6 +201,11 @@ def _accept(out: Decoded, table: str, readings: list[Reading], device_id: str, n
     spec = TABLES[table]
     out.table = spec.name
     horizon = now + limits.max_future
+    # A sandbox device's readings keep the sandbox's provenance; a live device's late ones are back-fills.
+    provenance = out.provenance
+    live = provenance == "live"
+    backfill_before = now - limits.backfill_after
+    oldest = now - limits.max_age
     for index, reading in enumerate(readings):
         if reading.deviceId is not None and reading.deviceId != device_id:
             reject("device_mismatch", f"reading {index}: deviceId {reading.deviceId!r} differs from the topic's "
@@ -200,7 +216,13 @@ def _accept(out: Decoded, table: str, readings: list[Reading], device_id: str, n
                                        f"than {limits.max_future} ahead of the server clock; check the device clock",
                    _reading_bytes(reading))
             continue
-        out.rows.append(spec.to_row(device_id, reading, now))
+        if reading.dateObserved < oldest:
+            reject("beyond_retention", f"reading {index}: dateObserved {reading.dateObserved.isoformat()} is older "
+                                       f"than the raw retention ({limits.max_age.days} days): it would be deleted "
+                                       "right after storing; keep such history elsewhere", _reading_bytes(reading))
+            continue
+        late = live and reading.dateObserved < backfill_before
+        out.rows.append((*spec.to_row(device_id, reading, now), "backfill" if late else provenance))
         if out.newest is None or reading.dateObserved > out.newest:
             out.newest = reading.dateObserved
 
