@@ -1,4 +1,4 @@
-"""``ioc sim``: fleet files, live runs, back-fills, record/replay and the scenario catalogue."""
+"""``ioc sim``: fleet files, live runs, back-fills, record/replay, the scenario catalogue and calibration."""
 
 from __future__ import annotations
 
@@ -190,6 +190,33 @@ def backfill_cmd(
                   + (" (dry run: nothing published)" if dry_run else f", {summary.total_acked} acknowledged"))
     if not dry_run and not summary.complete:
         console.print("[yellow]warning:[/] not every publish was acknowledged before the end")
+        raise typer.Exit(1)
+
+
+@app.command("calibrate")
+def calibrate_cmd(
+    year: Annotated[int, typer.Option(help="the simulated year (rain and river: means of years around it)")] = 2026,
+    seed: SeedOpt = 1,
+    fleet: FleetOpt = "smoke",
+) -> None:
+    """Sample a simulated year for a small fleet and print each figure next to its target band."""
+    from simulators.calibrate import calibrate
+
+    devices = _fleet(fleet, seed)
+    started = time.monotonic()
+    figures = calibrate(year, seed, devices)
+    table = Table(title=f"calibration: {len(devices)} devices, {year}, seed {seed}")
+    for col in ("figure", "value", "target", "", "source"):
+        table.add_column(col, justify="right" if col in ("value", "target") else "left")
+    for f in figures:
+        value = f"{f.value:.4f}" if abs(f.value) < 1 else f"{f.value:,.1f}"
+        table.add_row(f.name, value, f"{f.band[0]:g} – {f.band[1]:g}", "[green]ok[/]" if f.ok else "[red]OUT[/]",
+                      f.source)
+    console.print(table)
+    bad = [f.name for f in figures if not f.ok]
+    console.print(f"{len(figures) - len(bad)}/{len(figures)} figures within their band "
+                  f"({time.monotonic() - started:.1f} s)")
+    if bad:
         raise typer.Exit(1)
 
 
