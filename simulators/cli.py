@@ -151,7 +151,9 @@ def backfill_cmd(
     scenario: ScenarioOpt = None,
     seed: SeedOpt = 1,
     batch: Annotated[str, typer.Option(help="readings per message: one array per device and this period")] = "1h",
-    connections: Annotated[int, typer.Option(help="MQTT connections to publish over")] = 4,
+    connections: Annotated[int, typer.Option(help="MQTT connections to publish over (per process)")] = 4,
+    processes: Annotated[int, typer.Option(
+        min=1, help="generate and publish in this many processes, each a share of the devices")] = 2,
     dry_run: Annotated[bool, typer.Option(help="generate and encode only; publish nothing")] = False,
 ) -> None:
     """Generate every reading of a period and publish hourly batches as fast as the broker acknowledges."""
@@ -180,7 +182,7 @@ def backfill_cmd(
 
         try:
             summary = run_backfill(devices, url, seed=seed, start=t0, end=end, scenarios=refs, batch_s=batch_s,
-                                   connections=connections, progress=progress)
+                                   connections=connections, progress=progress, processes=processes)
         except MqttError as exc:
             console.print(f"[red]error:[/] {exc}")
             raise typer.Exit(1) from None
