@@ -34,7 +34,7 @@ RAIN_YEARS = 10
 RIVER_YEARS = 3
 # Days of water and electricity readings (their models have no season beyond the calendar).
 WATER_DAYS = 14
-POWER_DAYS = 14
+POWER_DAYS = 28
 WET_SEASON = (5, 6, 7, 8, 9, 10)
 
 

@@ -111,16 +111,18 @@ class Streetlight(DeviceSim):
         if not self._trips and (not self._failures or self._failures[0][0] >= t):
             return self.rated * self.efficiency * burn / 1000.0  # the common case: never failed yet
         self._draw_until(t)
+        lost = 0.0
         for a, b in self._failures:
             if a >= t:
                 break
             if b <= t:
-                lost = self._lost.get(a)
-                if lost is None:
-                    lost = self._lost[a] = w.burn_hours(b, off, dim) - w.burn_hours(a, off, dim)
-                burn -= lost
-            else:
-                burn -= burn - w.burn_hours(a, off, dim)
+                done = self._lost.get(a)
+                if done is None:
+                    done = self._lost[a] = w.burn_hours(b, off, dim) - w.burn_hours(a, off, dim)
+                lost += done
+            else:  # failed now: nothing burns since it broke
+                lost += burn - w.burn_hours(a, off, dim)
+        burn -= lost
         for eff in self._trips:
             if eff.start < t:
                 burn -= w.burn_hours(min(t, eff.end), off, dim) - w.burn_hours(eff.start, off, dim)
