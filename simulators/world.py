@@ -160,6 +160,7 @@ class World:
                 self.dma_demand[dma] = self.dma_demand.get(dma, 0.0) + float(d.metadata.get("daily_m3", 0.5))
         # Cumulative lamp-on hours per local day since the epoch (full and dimmed-after-midnight lamps).
         self._days: dict[int, tuple[int, int, int, float, float, float]] = {}
+        self._traffic_day: dict[int, tuple[float, ...]] = {}
         self._burn_full: list[float] = [0.0]
         self._burn_dim: list[float] = [0.0]
         self.volts: dict[int, float] = {}  # phase voltages by volt_key, shared by a cabinet's lamps
@@ -383,19 +384,28 @@ class World:
 
     def traffic_util(self, t: int) -> float:
         """City-wide traffic relative to a weekday's mean at ``t``: rush hours, days off, Tết, festivals."""
-        d = local_date(t)
-        h = int(((t + OFFSET_S) % DAY) // 3600)
+        local = t + OFFSET_S
+        hours = self._traffic_day.get(local // DAY)
+        if hours is None:
+            hours = self._traffic_day[local // DAY] = self._traffic_hours(date.fromordinal(719_163 + local // DAY))
+        return hours[(local % DAY) // 3600]
+
+    def _traffic_hours(self, d: date) -> tuple[float, ...]:
+        """The 24 hourly utilisations of a local day (computed once per day)."""
         kind, fest = self.calendar._of(d)
-        base = (TRAFFIC_WEEKDAY if kind == "workday" else TRAFFIC_WEEKEND)[h]
-        if kind == "holiday":
-            base *= self.calendar.holiday_factor
-        elif kind == "tet":
-            base *= self.calendar.tet_factor
-        elif d in self.calendar.pre_tet and h >= 16:
-            base *= self.calendar.pre_tet_factor
-        if fest > 1.0 and (h >= 17 or 8 <= h <= 11):
-            base *= fest
-        return base
+        out = []
+        for h in range(24):
+            base = (TRAFFIC_WEEKDAY if kind == "workday" else TRAFFIC_WEEKEND)[h]
+            if kind == "holiday":
+                base *= self.calendar.holiday_factor
+            elif kind == "tet":
+                base *= self.calendar.tet_factor
+            elif d in self.calendar.pre_tet and h >= 16:
+                base *= self.calendar.pre_tet_factor
+            if fest > 1.0 and (h >= 17 or 8 <= h <= 11):
+                base *= fest
+            out.append(base)
+        return tuple(out)
 
     def water_profile(self, t: int) -> tuple[float, ...]:
         return WATER_PROFILE_HOLIDAY if self.calendar.is_day_off(local_date(t)) else WATER_PROFILE

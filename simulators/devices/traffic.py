@@ -63,6 +63,7 @@ class Counter(DeviceSim):
         self._key = stable_seed(world.seed, "incident", device.device_id) & 0xFFFFFFFF
         self._incident_p = float(p["incident_probability_per_hour"])
         self._incident_min = p["incident_minutes"]
+        self._inc_hour, self._inc_window = -1, (0, 0)
         self._jams = world.plan.of(device.device_id, "festival_jam")
         self.congested_for = 0
         self.reported = False
@@ -75,12 +76,14 @@ class Counter(DeviceSim):
     def _incident(self, t: int) -> float:
         """Capacity left by an incident at ``t`` (1.0: none); at most one per hour, hashed per counter."""
         hour = t // 3600
-        if unit(self._key, hour) >= self._incident_p:
-            return 1.0
-        lo, hi = self._incident_min
-        start = hour * 3600 + int(3600 * unit(self._key ^ 0x11, hour))
-        length = int(60 * (lo + (hi - lo) * unit(self._key ^ 0x22, hour)))
-        return 0.12 if start <= t < start + length else 1.0  # a blocked lane, rubbernecking, a queue
+        if hour != self._inc_hour:  # drawn once per hour
+            self._inc_hour, self._inc_window = hour, (0, 0)
+            if unit(self._key, hour) < self._incident_p:
+                lo, hi = self._incident_min
+                start = hour * 3600 + int(3600 * unit(self._key ^ 0x11, hour))
+                self._inc_window = (start, start + int(60 * (lo + (hi - lo) * unit(self._key ^ 0x22, hour))))
+        a, b = self._inc_window
+        return 0.12 if a <= t < b else 1.0  # a blocked lane, rubbernecking, a queue
 
     def reading(self, t: int, extra: list[tuple[str, Body]]) -> Body | None:
         rng = self.rng
