@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import json
 import math
+import os
 import random
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
@@ -111,7 +112,16 @@ def spec_for(size: str | int) -> FleetSpec:
 
 @cache
 def city_data() -> dict[str, Any]:
-    text = resources.files("simulators.data").joinpath(CITY_FILE).read_text(encoding="utf-8")
+    """The city definition: ``IOC_SIM_CITY_FILE`` (a path) when set, else the shipped Điện Biên Phủ file.
+
+    A second city (the province's other towns) is another file of the same shape: places, calendar,
+    model parameters and calibration targets; no code changes.
+    """
+    path = os.environ.get("IOC_SIM_CITY_FILE")
+    if path:
+        text = Path(path).read_text(encoding="utf-8")
+    else:
+        text = resources.files("simulators.data").joinpath(CITY_FILE).read_text(encoding="utf-8")
     data: dict[str, Any] = json.loads(text)
     return data
 

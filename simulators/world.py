@@ -25,7 +25,6 @@ from simulators.fleet import city_data
 from simulators.rng import mix, stable_seed, unit
 from simulators.scenario import Plan
 
-LAT, LON = 21.386, 103.017
 # Cumulative counters (energy, water) are integrated from this installation date, so every run agrees.
 EPOCH = int(datetime(2024, 1, 1, tzinfo=TZ).timestamp())
 EPOCH_DAY = (EPOCH + OFFSET_S) // DAY
@@ -134,7 +133,8 @@ class World:
         self._rain_day: dict[int, tuple[int, tuple[float, ...]]] = {}
         self._daily_total: dict[int, float] = {}
         self._sun: dict[int, tuple[int, int]] = {}
-        self._observer = Observer(LAT, LON)
+        lat, lon = city_data()["centre"]
+        self._observer = Observer(lat, lon)  # dusk and dawn at the city centre
         self._floods = plan.of_type("flood")
         self.rain_p = m["rain"]
         self.river_p = m["river"]

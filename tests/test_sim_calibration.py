@@ -23,7 +23,7 @@ from simulators.clock import DAY, parse_start
 from simulators.devices.lighting import Streetlight
 from simulators.fleet import build_fleet, city_data, with_interval
 from simulators.generator import Generator, hourly_batches, stream
-from simulators.scenario import Plan
+from simulators.scenario import Plan, plan
 from simulators.world import World
 
 TARGETS = [t["figure"] for t in city_data()["calibration"]]
@@ -164,6 +164,27 @@ def test_holidays_and_tet_from_the_calendar(smoke: list[Device]) -> None:
     tet_noon = parse_start("2026-02-18T08:00:00")
     ordinary = parse_start("2026-03-04T08:00:00")  # a Wednesday
     assert world.traffic_util(tet_noon) < 0.5 * world.traffic_util(ordinary)
+    # Lighting: dimmable lamps stay at full power in the night after a day off.
+    assert world.lamp_level(parse_start("2026-09-03T02:00:00"), 0, True) == 1.0
+    assert world.lamp_level(parse_start("2026-09-10T02:00:00"), 0, True) == 0.5
+    # Water: the morning peak moves later on days off.
+    holiday, workday = world.water_profile(parse_start("2026-09-02T12:00:00")), world.water_profile(ordinary)
+    assert holiday.index(max(holiday[:12])) > workday.index(max(workday[:12]))
+
+
+def test_festival_jam_stands_out_from_a_festival_evening(smoke: list[Device]) -> None:
+    counters = [d for d in smoke if d.kind == "counter"]
+    start = parse_start("2026-05-07T18:00:00")  # Victory Day evening: festival traffic × 1.9
+
+    def congested_share(scenarios: list[str]) -> float:
+        rs = [r for m in stream(counters, 1, start, start + 2 * 3600, scenarios, statuses=False)
+              if m.channel == "telemetry" and m.device_id in jammed for r in orjson.loads(m.payload)]
+        return sum(r["congested"] for r in rs) / len(rs)
+
+    jammed = set(plan(counters, start, ["festival-jam"]).effects[0].targets)
+    assert jammed
+    assert congested_share([]) < 0.2
+    assert congested_share(["festival-jam@0s"]) > 0.9
 
 
 def test_river_gauges_carry_alarm_levels_on_an_absolute_datum(smoke: list[Device]) -> None:
