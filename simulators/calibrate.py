@@ -15,13 +15,13 @@ import statistics
 from collections import defaultdict
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
-from datetime import date
+from datetime import date, datetime
 from typing import Any
 
 import orjson
 
 from ioc.registry import Device
-from simulators.clock import DAY, OFFSET_S, TZ
+from simulators.clock import DAY, OFFSET_S, TZ, parse_start
 from simulators.fleet import build_fleet, city_data, replace_device
 from simulators.generator import hourly_batches
 from simulators.scenario import Plan
@@ -71,8 +71,6 @@ def _hourly(devices: Iterable[Device]) -> list[Device]:
 
 
 def _year(year: int) -> tuple[int, int]:
-    from datetime import datetime
-
     a = int(datetime(year, 1, 1, tzinfo=TZ).timestamp())
     return a, int(datetime(year + 1, 1, 1, tzinfo=TZ).timestamp())
 
@@ -204,8 +202,6 @@ def water_figures(fleet: Sequence[Device], seed: int, year: int) -> dict[str, fl
 
 def _interp(readings: list[dict[str, Any]], stamp: str) -> float:
     """The register at ``stamp`` (linear between the hourly readings around it)."""
-    from simulators.clock import parse_start
-
     t = parse_start(stamp)
     prev = readings[0]
     for r in readings:
