@@ -1,4 +1,4 @@
-"""``ioc sim``: fleet files, live runs, back-fills, record/replay and the scenario catalogue."""
+"""``ioc sim``: fleet files, live runs, back-fills, record/replay, the scenario catalogue and calibration."""
 
 from __future__ import annotations
 
@@ -180,7 +180,9 @@ def backfill_cmd(
     scenario: ScenarioOpt = None,
     seed: SeedOpt = 1,
     batch: Annotated[str, typer.Option(help="readings per message: one array per device and this period")] = "1h",
-    connections: Annotated[int, typer.Option(help="MQTT connections to publish over")] = 4,
+    connections: Annotated[int, typer.Option(help="MQTT connections to publish over (per process)")] = 4,
+    processes: Annotated[int, typer.Option(
+        min=1, help="generate and publish in this many processes, each a share of the devices")] = 2,
     dry_run: Annotated[bool, typer.Option(help="generate and encode only; publish nothing")] = False,
     sandbox: SandboxOpt = None,
 ) -> None:
@@ -212,7 +214,7 @@ def backfill_cmd(
 
         try:
             summary = run_backfill(devices, url, seed=seed, start=t0, end=end, scenarios=refs, batch_s=batch_s,
-                                   connections=connections, progress=progress, sandbox=box)
+                                   connections=connections, progress=progress, processes=processes, sandbox=box)
         except MqttError as exc:
             console.print(f"[red]error:[/] {exc}")
             raise typer.Exit(1) from None
@@ -222,6 +224,33 @@ def backfill_cmd(
                   + (" (dry run: nothing published)" if dry_run else f", {summary.total_acked} acknowledged"))
     if not dry_run and not summary.complete:
         console.print("[yellow]warning:[/] not every publish was acknowledged before the end")
+        raise typer.Exit(1)
+
+
+@app.command("calibrate")
+def calibrate_cmd(
+    year: Annotated[int, typer.Option(help="the simulated year (rain and river: means of years around it)")] = 2026,
+    seed: SeedOpt = 1,
+    fleet: FleetOpt = "smoke",
+) -> None:
+    """Sample a simulated year for a small fleet and print each figure next to its target band."""
+    from simulators.calibrate import calibrate
+
+    devices = _fleet(fleet, seed)
+    started = time.monotonic()
+    figures = calibrate(year, seed, devices)
+    table = Table(title=f"calibration: {len(devices)} devices, {year}, seed {seed}")
+    for col in ("figure", "value", "target", "", "source"):
+        table.add_column(col, justify="right" if col in ("value", "target") else "left")
+    for f in figures:
+        value = f"{f.value:.4f}" if abs(f.value) < 1 else f"{f.value:,.1f}"
+        table.add_row(f.name, value, f"{f.band[0]:g} – {f.band[1]:g}", "[green]ok[/]" if f.ok else "[red]OUT[/]",
+                      f.source)
+    console.print(table)
+    bad = [f.name for f in figures if not f.ok]
+    console.print(f"{len(figures) - len(bad)}/{len(figures)} figures within their band "
+                  f"({time.monotonic() - started:.1f} s)")
+    if bad:
         raise typer.Exit(1)
 
 
