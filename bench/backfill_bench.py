@@ -4,6 +4,10 @@ Publishes with `ioc sim backfill` (progress bar), waits until ingest has committ
 the duration and readings/s of each side.
 
     .venv/bin/python -m bench.backfill_bench [--size city] [--days 1] [--batch 1h] [--workers 1] [--storage auto]
+                                             [--processes 2] [--publish-only]
+
+``--publish-only`` runs the publisher against the broker alone (no subscriber): publish → every PUBACK back,
+which is the publisher's own ceiling; ``--processes`` is passed to `ioc sim backfill`.
 """
 
 from __future__ import annotations
@@ -36,7 +40,19 @@ def main() -> None:
     parser.add_argument("--batch", default="1h")
     parser.add_argument("--workers", type=int, default=1)
     parser.add_argument("--storage", choices=["auto", "on", "off"], default="auto")
+    parser.add_argument("--processes", default="2", help="publisher processes (ioc sim backfill --processes)")
+    parser.add_argument("--publish-only", action="store_true", help="no ingest: publish → all PUBACKs only")
     args = parser.parse_args()
+    command = [sys.executable, "-m", "ioc_cli", "sim", "backfill", "--fleet", args.size, "--seed", "1",
+               "--start", args.start, "--days", args.days, "--batch", args.batch, "--processes", args.processes]
+    if args.publish_only:
+        with MosquittoBroker() as broker:
+            started = time.monotonic()
+            subprocess.run(command, cwd=ROOT, env=dict(os.environ, IOC_MQTT_URL=broker.url), check=True)
+            took = time.monotonic() - started
+        print(f"\n{args.size} fleet, {args.days} day(s), batches of {args.batch}, {args.processes} publisher "
+              f"process(es), no subscriber: publish → all acknowledged {took:.1f} s (incl. start-up)")
+        return
     with MosquittoBroker() as broker, database(args.storage) as dsn:
         fleet = build_fleet(args.size, seed=1)
         register(dsn, fleet)
@@ -46,9 +62,7 @@ def main() -> None:
             ingest.wait_connected(count=args.workers)
             started = time.monotonic()
             env = dict(os.environ, IOC_MQTT_URL=broker.url)
-            subprocess.run([sys.executable, "-m", "ioc_cli", "sim", "backfill", "--fleet", args.size, "--seed", "1",
-                            "--start", args.start, "--days", args.days, "--batch", args.batch],
-                           cwd=ROOT, env=env, check=True)
+            subprocess.run(command, cwd=ROOT, env=env, check=True)
             published = time.monotonic() - started
             status(f"publisher done after {published:.1f}s; waiting for ingest to commit the rest")
             previous, rows = -1, stored(dsn)
@@ -60,7 +74,7 @@ def main() -> None:
             ingest.stop()
     print()
     print(f"{args.size} fleet, {len(fleet)} devices, {args.days} day(s) from {args.start}, batches of {args.batch}, "
-          f"{args.workers} ingest worker(s), storage {args.storage}")
+          f"{args.processes} publisher process(es), {args.workers} ingest worker(s), storage {args.storage}")
     print(f"  readings stored         : {rows:,} (rejected: {rejects:.0f})")
     print(f"  publish → all committed : {total:.1f} s  = {rows / total:,.0f} readings/s")
 

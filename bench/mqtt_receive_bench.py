@@ -22,7 +22,8 @@ from paho.mqtt.properties import Properties
 
 from bench.common import CITY, MosquittoBroker, Publisher, encode, lamp_payload, status
 from ioc.settings import MqttUrl
-from services.ingest.subscriber import PendingBuffer, Subscriber
+from services.ingest.pending import PendingBuffer
+from services.ingest.subscriber import Subscriber
 
 TOPIC = f"ioc/v1/{CITY}/lighting/BL00001/telemetry"
 

@@ -52,6 +52,10 @@ class FleetFileError(ValueError):
     """A fleet file line that is not a valid device; names the file and line."""
 
 
+class RegistryRefused(FleetFileError):
+    """The database refused the devices (a kind its schema does not know: this code is newer than its schema)."""
+
+
 def read_devices(path: Path) -> Iterator[Device]:
     """Devices from ``.jsonl``, ``.json`` (array) or ``.csv`` (metadata as a JSON column)."""
     rows: Iterable[tuple[int, Any]]
@@ -90,6 +94,18 @@ _COLUMNS = ("device_id", "family", "kind", "city", "ward", "site", "lat", "lon",
 
 def upsert_devices(conn: psycopg.Connection[Any], devices: Iterable[Device]) -> int:
     """Insert or update devices (by id) in one transaction; returns how many rows were written."""
+    kinds: set[str] = set()
+    try:
+        return _upsert(conn, devices, kinds)
+    except psycopg.errors.CheckViolation as exc:
+        if exc.diag.constraint_name != "devices_kind_known":
+            raise
+        raise RegistryRefused(
+            f"the database refuses one of the kinds {', '.join(sorted(kinds))} (constraint devices_kind_known): "
+            "its schema knows only the kinds of its migrations; run `ioc db migrate` with this version") from None
+
+
+def _upsert(conn: psycopg.Connection[Any], devices: Iterable[Device], kinds: set[str]) -> int:
     count = 0
     with conn.transaction(), conn.cursor() as cur:
         cur.execute(
@@ -97,6 +113,7 @@ def upsert_devices(conn: psycopg.Connection[Any], devices: Iterable[Device]) -> 
         )
         with cur.copy(f"COPY _devices_in ({', '.join(_COLUMNS)}) FROM STDIN") as copy:
             for device in devices:
+                kinds.add(device.kind)
                 row = device.model_dump()
                 row["metadata"] = json.dumps(row["metadata"], ensure_ascii=False)
                 copy.write_row([row[c] for c in _COLUMNS])

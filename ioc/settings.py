@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from typing import Literal, TypeVar
 from urllib.parse import unquote, urlsplit
@@ -80,6 +81,16 @@ class MqttUrl:
 
 T = TypeVar("T", bound=BaseSettings)
 
+# scheme://user:PASSWORD@host and key=value DSNs' password=PASSWORD
+_URL_PASSWORD = re.compile(r"(?P<head>[A-Za-z][A-Za-z0-9+.-]*://[^/@\s:]*:)\S*(?P<at>@)")
+_DSN_PASSWORD = re.compile(r"(?P<head>\bpassword\s*=\s*)(?:'(?:[^'\\]|\\.)*'|\S+)", re.IGNORECASE)
+
+
+def mask_secrets(text: str) -> str:
+    """``text`` with any password in a URL or key=value DSN replaced by ``***``: settings errors reach the log."""
+    text = _URL_PASSWORD.sub(r"\g<head>***\g<at>", text)
+    return _DSN_PASSWORD.sub(r"\g<head>***", text)
+
 
 def load(cls: type[T]) -> T:
     """Instantiate settings, turning a validation error into a message that names the variable."""
@@ -90,5 +101,5 @@ def load(cls: type[T]) -> T:
         lines = []
         for err in exc.errors():
             name = (prefix + "_".join(str(p) for p in err["loc"])).upper()
-            lines.append(f"{name}: {err['msg']} (got {err.get('input')!r})")
+            lines.append(mask_secrets(f"{name}: {err['msg']} (got {err.get('input')!r})"))
         raise SettingsError("invalid settings:\n  " + "\n  ".join(lines)) from None

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
+
 import typer
 
 from ioc.settings import CommonSettings, load
@@ -27,7 +29,7 @@ def db_migrate() -> None:
 
 @app.command("info")
 def db_info() -> None:
-    """Say which storage path is active, what is migrated, and roughly how much is stored."""
+    """Say which storage path is active, what is migrated, and what each table holds (rows, time range)."""
     from ioc.db.migrate import info
 
     settings = load(CommonSettings)
@@ -38,5 +40,12 @@ def db_info() -> None:
     if i.storage_path == "plain" and i.timescaledb_offered:
         typer.echo("note:          the server offers TimescaleDB but this schema was built on plain PostgreSQL")
     typer.echo(f"migrations:    {len(i.migrations)} applied, pending: {i.pending or 'none'}")
-    for table, rows in i.row_estimates.items():
-        typer.echo(f"  ioc.{table:<22} ~{rows} rows (planner estimate; ANALYZE refreshes it)")
+    for t in i.tables:
+        rows = f"{t.rows:>12,} rows" if t.exact else f"~{t.rows:>11,} rows (estimate)"
+        span = f"  {_utc(t.first)} → {_utc(t.last)}" if t.first and t.last else ""
+        kinds = "  " + ", ".join(f"{p} {n:,}" for p, n in t.by_provenance.items()) if t.by_provenance else ""
+        typer.echo(f"  ioc.{t.name:<22}{rows}{span}{kinds}")
+
+
+def _utc(value: datetime) -> str:
+    return value.astimezone(UTC).strftime("%Y-%m-%d %H:%M UTC")

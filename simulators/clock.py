@@ -52,19 +52,20 @@ def local_hour(t: int) -> float:
     return ((t + OFFSET_S) % DAY) / 3600.0
 
 
-_day_prefix: dict[int, str] = {}
+_hour_prefix: dict[int, str] = {}
+# "MM:SS+07:00" for every second of an hour: a timestamp is then one dict lookup and one concatenation.
+_MIN_SEC = tuple(f"{m:02d}:{s:02d}+07:00" for m in range(60) for s in range(60))
 
 
 def iso_local(t: int) -> str:
     """``2026-03-14T18:05:00+07:00`` for epoch seconds ``t``, without building a datetime per call."""
     local = t + OFFSET_S
-    day, sec = divmod(local, DAY)
-    prefix = _day_prefix.get(day)
+    hour, sec = divmod(local, 3600)
+    prefix = _hour_prefix.get(hour)
     if prefix is None:
-        prefix = _day_prefix[day] = date.fromordinal(719_163 + day).isoformat() + "T"
-    h, rem = divmod(sec, 3600)
-    m, s = divmod(rem, 60)
-    return f"{prefix}{h:02d}:{m:02d}:{s:02d}+07:00"
+        day, h = divmod(hour, 24)
+        prefix = _hour_prefix[hour] = f"{date.fromordinal(719_163 + day).isoformat()}T{h:02d}:"
+    return prefix + _MIN_SEC[sec]
 
 
 def parse_iso(text: str) -> datetime:

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import json
 import math
+import os
 import random
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
@@ -111,7 +112,16 @@ def spec_for(size: str | int) -> FleetSpec:
 
 @cache
 def city_data() -> dict[str, Any]:
-    text = resources.files("simulators.data").joinpath(CITY_FILE).read_text(encoding="utf-8")
+    """The city definition: ``IOC_SIM_CITY_FILE`` (a path) when set, else the shipped Điện Biên Phủ file.
+
+    A second city (the province's other towns) is another file of the same shape: places, calendar,
+    model parameters and calibration targets; no code changes.
+    """
+    path = os.environ.get("IOC_SIM_CITY_FILE")
+    if path:
+        text = Path(path).read_text(encoding="utf-8")
+    else:
+        text = resources.files("simulators.data").joinpath(CITY_FILE).read_text(encoding="utf-8")
     data: dict[str, Any] = json.loads(text)
     return data
 
@@ -217,7 +227,8 @@ def build_fleet(size: str | int, seed: int = 1, city: str | None = None) -> list
             else:
                 lamp_type, rated, dimmable = "sodium", rng.choice((150, 250)), False
             phase = "RST"[k % 3]
-            phase_w[phase] += rated
+            if lamp_type != "solar":  # solar lamps have their own panel and battery, not the cabinet's supply
+                phase_w[phase] += rated
             at = _offset(street.at(start_m + 35.0 * k), rng, 4.0)
             lamp_rows.append((f"SL-{c + 1:04d}-{k + 1:03d}", at, lamp_type, rated, dimmable, phase))
         add(cab_id, "lighting", "cabinet", 900, ward=street.ward, site=street.name,
@@ -245,15 +256,19 @@ def build_fleet(size: str | int, seed: int = 1, city: str | None = None) -> list
                 daily_m3=round(0.25 + rng.random() * 0.6, 3), start_m3=round(50 + rng.random() * 900, 3))
 
     # Traffic: counters on the approaches of the named intersections, 2–6 lanes each.
+    # Volumes, capacities and free speeds by street class come from the city file (models.traffic).
     crossings = data["intersections"]
+    traffic = data["models"]["traffic"]
     for t in range(spec.counters):
         x = crossings[t % len(crossings)]
         street = next(s for s in named if s.name == x["street"])
-        lanes = rng.choice((2, 2, 3, 4, 4, 6)) if street.kind != "walking" else 2
+        lanes = rng.choice((2, 2, 3, 4, 4, 6)) if street.kind not in ("walking", "local") else 2
         add(f"TC-{t + 1:03d}", "traffic", "counter", 60, ward=street.ward, site=street.name,
-            at=_offset(tuple(x["at"]), rng, 40.0), intersection=x["name"], lanes=lanes,
-            free_speed_kmh=60 if street.kind == "highway" else 40 if street.kind != "walking" else 15,
-            lane_capacity_per_min=30 if street.kind != "walking" else 12)
+            at=_offset(tuple(x["at"]), rng, 40.0), intersection=x["name"], lanes=lanes, street_class=street.kind,
+            # The class volume is for a 3-lane approach; wider approaches carry proportionally more.
+            vehicles_per_day=round(traffic["vehicles_per_day"][street.kind] * (lanes / 3 if lanes > 2 else 0.8)),
+            free_speed_kmh=traffic["free_speed_kmh"][street.kind],
+            lane_capacity_per_min=traffic["lane_capacity_per_min"][street.kind])
 
     # Environment: stations at the named sites; river gauges spread along the Nậm Rốm from upstream.
     stations = data["stations"]
@@ -264,14 +279,19 @@ def build_fleet(size: str | int, seed: int = 1, city: str | None = None) -> list
             st = stations[i % len(stations)]
             add(f"{prefix}-{i + 1:02d}", "environment", kind, interval, ward=st["ward"], site=st["name"],
                 at=_offset(tuple(st["at"]), rng, 60.0 if i >= len(stations) else 5.0))
+    # River gauges report an absolute elevation (``datum``) against three alarm levels (báo động I/II/III),
+    # which rules and panels read from ``metadata.alarm_levels_m``.
     river = data["river"]
     line = Polyline(river["name"], "", "river", [tuple(p) for p in river["points"]])
     for g in range(spec.river_gauges):
         frac = (g + 0.5) / spec.river_gauges
+        km = frac * line.length_m / 1000
+        zero = river["zero_m_upstream"] - river["zero_drop_m_per_km"] * km
+        low = round(zero + river["low_water_depth_m"] + rng.random() * 0.2, 2)
         add(f"RG-{g + 1:02d}", "environment", "river_gauge", 300, ward=None, site=river["name"],
-            at=line.at(frac * line.length_m), river_km=round(frac * line.length_m / 1000, 2),
-            base_level_m=round(river["base_level_m"] + rng.random() * 0.4, 2),
-            warning_level_m=river["warning_level_m"])
+            at=line.at(frac * line.length_m), river_km=round(km, 2), datum=river["datum"],
+            gauge_zero_m=round(zero, 2), low_water_m=low,
+            alarm_levels_m=[round(zero + a, 2) for a in river["alarm_depth_m"]])
 
     # Gateways last: one record per gateway id used above.
     by_gw: dict[str, dict[str, Any]] = {}

@@ -11,8 +11,9 @@ from __future__ import annotations
 import threading
 import time
 from collections import Counter
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from typing import Protocol
 
 import paho.mqtt.client as mqtt
 from paho.mqtt.enums import CallbackAPIVersion
@@ -123,6 +124,11 @@ class Connection:
         if early:
             self._slots.release()
 
+    def counts(self) -> tuple[Counter[str], Counter[str]]:
+        """Copies of (published, acknowledged) per family."""
+        with self._lock:
+            return Counter(self.published), Counter(self.acked)
+
     def outstanding(self) -> int:
         with self._lock:
             return len(self._families)
@@ -152,7 +158,20 @@ class Connection:
         self.client._reset_sockets()
 
 
-def start_all(conns: list[Connection], timeout: float = CONNECT_TIMEOUT_S) -> None:
+class Link(Protocol):
+    """What the publisher needs of a connection: paho's :class:`Connection` or ``wire.LeanConnection``."""
+
+    client_id: str
+
+    def start(self) -> None: ...
+    def wait_connected(self, timeout: float = CONNECT_TIMEOUT_S) -> None: ...
+    def publish(self, topic: str, payload: bytes, retain: bool, family: str, qos: int = 1) -> None: ...
+    def drain(self, timeout: float = DRAIN_TIMEOUT_S) -> bool: ...
+    def stop(self) -> None: ...
+    def counts(self) -> tuple[Counter[str], Counter[str]]: ...
+
+
+def start_all(conns: Sequence[Link], timeout: float = CONNECT_TIMEOUT_S) -> None:
     """Connect many clients in parallel; raise if any is not up within ``timeout``."""
     for c in conns:
         c.start()
@@ -166,11 +185,11 @@ def start_all(conns: list[Connection], timeout: float = CONNECT_TIMEOUT_S) -> No
         raise
 
 
-def totals(conns: list[Connection]) -> tuple[Counter[str], Counter[str]]:
+def totals(conns: Sequence[Link]) -> tuple[Counter[str], Counter[str]]:
     published: Counter[str] = Counter()
     acked: Counter[str] = Counter()
     for c in conns:
-        with c._lock:
-            published.update(c.published)
-            acked.update(c.acked)
+        p, a = c.counts()
+        published.update(p)
+        acked.update(a)
     return published, acked

@@ -1,26 +1,19 @@
 """Record what crosses the broker, and replay it at N× speed.
 
-File format (``.iocrec``, any name works): a gzip stream holding the 8-byte magic ``IOCREC1\\n`` and then one
-record per message::
+The file format and its damage-tolerant reader are in :mod:`simulators.recfile`. The recorder sync-flushes the
+file every ``FLUSH_EVERY_S``, so a crash (kill -9, power) loses at most that much.
 
-    >d   receive time, epoch seconds (float64)
-    >B   flags: bit 0 retain, bits 1–2 QoS
-    >H   topic length in bytes (UTF-8)
-    >I   payload length in bytes
-         topic bytes, payload bytes (verbatim: malformed payloads are kept as they were)
-
-Length-prefixed binary keeps payloads byte-exact and costs ~15 bytes per message before compression.
-Replay preserves the relative timing divided by the speed, publishes at QoS 1 (status topics retained,
-as the contract says), and with ``shift_to_now`` moves every ``dateObserved`` by one offset so that the
-newest reading lands at now (ISO strings keep their UTC offset; epoch milliseconds stay integers).
-Without the shift a replay is byte-identical to what was recorded, so ingest stores nothing twice.
+Replay preserves the relative timing divided by the speed and publishes at QoS 1, never retained unless asked
+(a replayed ``offline`` must not become the broker's current state of a device). With ``shift_to_now`` every
+``dateObserved`` moves by one offset so that the newest reading lands at now (ISO strings keep their UTC offset;
+epoch milliseconds stay integers). Without the shift a replay is byte-identical to what was recorded, so ingest
+stores nothing twice. With a :class:`~simulators.sandbox.Sandbox` topics and ``deviceId`` fields move to the
+sandbox city and its ``SIM-`` device ids. A damaged recording is replayed up to the damage.
 """
 
 from __future__ import annotations
 
-import gzip
 import queue
-import struct
 import threading
 import time
 from collections import Counter
@@ -28,70 +21,23 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import orjson
 import paho.mqtt.client as mqtt
 
 from ioc.settings import MqttUrl
 from simulators.mqtt import Connection, start_all
+from simulators.recfile import MAGIC, Record, RecordingError, RecordWriter, read_records, scan
 
-MAGIC = b"IOCREC1\n"
-_HEADER = struct.Struct(">dBHI")
+if TYPE_CHECKING:
+    from simulators.sandbox import Sandbox
+
 # Replay sleeps in slices this long at most, so progress stays live during long gaps.
 MAX_SLEEP_S = 0.25
-
-
-class RecordingError(ValueError):
-    """The file is not a recording (or is truncated)."""
-
-
-@dataclass(frozen=True, slots=True)
-class Record:
-    time: float
-    topic: str
-    payload: bytes
-    qos: int = 1
-    retain: bool = False
-
-
-class RecordWriter:
-    def __init__(self, path: Path) -> None:
-        self._fh = gzip.GzipFile(path, "wb", compresslevel=6)
-        self._fh.write(MAGIC)
-        self.count = 0
-
-    def write(self, rec: Record) -> None:
-        topic = rec.topic.encode()
-        flags = (1 if rec.retain else 0) | ((rec.qos & 3) << 1)
-        self._fh.write(_HEADER.pack(rec.time, flags, len(topic), len(rec.payload)) + topic + rec.payload)
-        self.count += 1
-
-    def close(self) -> None:
-        self._fh.close()
-
-    def __enter__(self) -> RecordWriter:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.close()
-
-
-def read_records(path: Path) -> Iterator[Record]:
-    with gzip.open(path, "rb") as fh:
-        if fh.read(len(MAGIC)) != MAGIC:
-            raise RecordingError(f"{path}: not an ioc sim recording (bad magic)")
-        while True:
-            head = fh.read(_HEADER.size)
-            if not head:
-                return
-            if len(head) < _HEADER.size:
-                raise RecordingError(f"{path}: truncated record header")
-            t, flags, tlen, plen = _HEADER.unpack(head)
-            body = fh.read(tlen + plen)
-            if len(body) < tlen + plen:
-                raise RecordingError(f"{path}: truncated record")
-            yield Record(t, body[:tlen].decode(), body[tlen:], (flags >> 1) & 3, bool(flags & 1))
+# The recorder makes what it wrote readable (gzip sync flush + write to the OS) this often: a crash loses at most
+# this much. Each flush costs a few bytes and ends a deflate block, negligible at two a second.
+FLUSH_EVERY_S = 0.5
 
 
 @dataclass(slots=True)
@@ -127,10 +73,13 @@ def record(url: MqttUrl, topic_filter: str, out: Path, *, duration_s: float | No
         ready.set()
     summary = RecordSummary(path=str(out))
     t0 = time.monotonic()
-    last_progress = t0
+    last_progress = last_flush = t0
     with RecordWriter(out) as writer:
         try:
             while True:
+                if writer.count and time.monotonic() - last_flush >= FLUSH_EVERY_S:
+                    writer.flush()
+                    last_flush = time.monotonic()
                 if duration_s is not None and time.monotonic() - t0 >= duration_s:
                     break
                 if count is not None and summary.messages >= count:
@@ -138,7 +87,7 @@ def record(url: MqttUrl, topic_filter: str, out: Path, *, duration_s: float | No
                 if stop is not None and stop.is_set():
                     break
                 try:
-                    rec = inbox.get(timeout=0.1)
+                    rec = inbox.get(timeout=min(0.1, FLUSH_EVERY_S))
                 except queue.Empty:
                     continue
                 writer.write(rec)
@@ -190,9 +139,9 @@ def _epoch(value: Any) -> float | None:
 
 
 def newest_reading(path: Path) -> float | None:
-    """The latest ``dateObserved`` in a recording (epoch seconds), None when nothing has one."""
+    """The latest ``dateObserved`` among a recording's intact records (epoch seconds), None when none has one."""
     newest: float | None = None
-    for rec in read_records(path):
+    for rec in _intact(path):
         try:
             doc = orjson.loads(rec.payload)
         except orjson.JSONDecodeError:
@@ -229,15 +178,24 @@ def shift_payload(payload: bytes, offset_s: int) -> bytes:
     return orjson.dumps(doc) if changed else payload
 
 
+def _intact(path: Path) -> Iterator[Record]:
+    try:
+        yield from read_records(path)
+    except RecordingError:
+        return
+
+
 @dataclass(slots=True)
 class ReplaySummary:
     published: Counter[str] = field(default_factory=Counter)
     acked: Counter[str] = field(default_factory=Counter)
     messages: int = 0
+    skipped: Counter[str] = field(default_factory=Counter)  # not published, by why
     duration_s: float = 0.0
     recorded_span_s: float = 0.0
     shift_s: int = 0
-    complete: bool = True
+    complete: bool = True  # every publish acknowledged
+    damage: RecordingError | None = None  # the recording stopped early: where and why
 
     @property
     def total_acked(self) -> int:
@@ -249,11 +207,19 @@ def _family(topic: str) -> str:
     return parts[3] if len(parts) > 3 else "other"
 
 
-def replay(path: Path, url: MqttUrl, *, speed: float = 1.0, shift_to_now: bool = False,
-           client_id: str = "ioc-sim-replay", progress: Callable[[ReplaySummary, int], None] | None = None,
-           drain_timeout: float = 60.0) -> ReplaySummary:
-    """Publish a recording at ``speed``× (0: as fast as acked), preserving relative timing."""
+def replay(path: Path, url: MqttUrl, *, speed: float = 1.0, shift_to_now: bool = False, retain: bool = False,
+           statuses: bool | None = None, sandbox: Sandbox | None = None, client_id: str = "ioc-sim-replay",
+           progress: Callable[[ReplaySummary, int], None] | None = None, drain_timeout: float = 60.0,
+           ) -> ReplaySummary:
+    """Publish a recording at ``speed``× (0: as fast as acked), preserving relative timing.
+
+    Nothing is published retained unless ``retain`` (then status messages are, as devices do). Status messages
+    are replayed into a sandbox, but not by default into a real city, where a replayed ``offline`` would
+    override the device's current state (``statuses`` decides). A damaged recording is replayed up to the
+    damage, which ``damage`` then describes.
+    """
     summary = ReplaySummary()
+    replay_statuses = sandbox is not None if statuses is None else statuses
     if shift_to_now:
         newest = newest_reading(path)
         summary.shift_s = int(time.time() - newest) if newest is not None else 0
@@ -263,7 +229,7 @@ def replay(path: Path, url: MqttUrl, *, speed: float = 1.0, shift_to_now: bool =
     first: float | None = None
     last_progress = wall0
     try:
-        for rec in read_records(path):
+        for rec in _read_noting_damage(path, summary):
             if first is None:
                 first = rec.time
             summary.recorded_span_s = rec.time - first
@@ -271,9 +237,20 @@ def replay(path: Path, url: MqttUrl, *, speed: float = 1.0, shift_to_now: bool =
                 due = wall0 + (rec.time - first) / speed
                 while (delay := due - time.monotonic()) > 0:
                     time.sleep(min(delay, MAX_SLEEP_S))
-            payload = shift_payload(rec.payload, summary.shift_s) if summary.shift_s else rec.payload
-            retain = rec.retain or rec.topic.endswith("/status")
-            conn.publish(rec.topic, payload, retain, _family(rec.topic))
+            is_status = rec.topic.endswith("/status")
+            if is_status and not replay_statuses:
+                summary.skipped["status"] += 1
+                continue
+            topic, payload = rec.topic, rec.payload
+            if sandbox is not None:
+                moved = sandbox.topic(topic)
+                if moved is None:
+                    summary.skipped["outside the topic layout"] += 1
+                    continue
+                topic, payload = moved, sandbox.payload(payload)
+            if summary.shift_s:
+                payload = shift_payload(payload, summary.shift_s)
+            conn.publish(topic, payload, retain and is_status, _family(topic))
             summary.messages += 1
             if progress and time.monotonic() - last_progress > 0.2:
                 last_progress = time.monotonic()
@@ -288,5 +265,12 @@ def replay(path: Path, url: MqttUrl, *, speed: float = 1.0, shift_to_now: bool =
     return summary
 
 
-def count_records(path: Path) -> int:
-    return sum(1 for _ in read_records(path))
+def _read_noting_damage(path: Path, summary: ReplaySummary) -> Iterator[Record]:
+    try:
+        yield from read_records(path)
+    except RecordingError as exc:
+        summary.damage = exc
+
+
+__all__ = ["MAGIC", "Record", "RecordSummary", "RecordWriter", "RecordingError", "ReplaySummary", "newest_reading",
+           "read_records", "record", "replay", "scan", "shift_payload"]

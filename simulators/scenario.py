@@ -25,6 +25,7 @@ drift_sensor        ``params.field`` drifts by ``params.per_hour`` per hour
 clock_skew          timestamps shifted by ``params.offset`` (e.g. 400d: far future; ingest rejects them)
 malformed_burst     ``params.count`` payloads that do not parse or validate, spread over the window
 festival_jam        counters on ``select.site`` streets: congested, slow, high occupancy, ``congestion`` events
+phase_loss          one phase (``params.phase``) of a cabinet drops: 0 V on it, its lamps go dark and ``offline``
 ==================  ==============================================================================
 """
 
@@ -42,7 +43,7 @@ from simulators.clock import parse_duration
 
 EFFECT_TYPES = frozenset({
     "cabinet_trip", "gateway_outage", "water_burst", "flood", "stuck_sensor", "drift_sensor", "clock_skew",
-    "malformed_burst", "festival_jam",
+    "malformed_burst", "festival_jam", "phase_loss",
 })
 # Effects whose payloads are meant to be rejected by ingest.
 INVALID_EFFECTS = frozenset({"clock_skew", "malformed_burst"})

@@ -63,6 +63,16 @@ class IngestProcess:
                 out[name] = float(value)
         return out
 
+    def metric(self, name: str, worker_offset: int = 0, **labels: str) -> float:
+        """Sum of the samples of ``name`` whose labels include ``labels`` (0 when none, or no answer)."""
+        total = 0.0
+        for sample, value in self.metrics(worker_offset).items():
+            base, _, rest = sample.partition("{")
+            have = dict(part.split("=", 1) for part in rest.rstrip("}").split(",") if "=" in part)
+            if base == name and all(have.get(k) == f'"{v}"' for k, v in labels.items()):
+                total += value
+        return total
+
     def health(self) -> tuple[int, dict[str, object]]:
         response = httpx.get(f"http://127.0.0.1:{self.metrics_port}/health", timeout=2)
         return response.status_code, response.json()

@@ -7,7 +7,15 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from services.ingest.decode import MAX_JSON_DEPTH, DeviceInfo, Limits, _depth, decode
+from services.ingest.decode import (
+    MAX_DETAILED_REJECTIONS,
+    MAX_JSON_DEPTH,
+    SUMMARY_REASON,
+    DeviceInfo,
+    Limits,
+    _depth,
+    decode,
+)
 from testkit.feeds import BAD_INPUTS, CITY, topic
 
 NOW = datetime(2026, 3, 14, 12, 0, tzinfo=UTC)
@@ -56,7 +64,7 @@ def test_iso_and_epoch_ms_are_the_same_instant() -> None:
 
 
 def test_late_readings_are_accepted_and_the_future_limit_is_configurable() -> None:
-    old = decode(topic("LAMP0001"), b'{"dateObserved": "2025-01-01T00:00:00Z"}', DEVICES, NOW)
+    old = decode(topic("LAMP0001"), b'{"dateObserved": "2025-06-01T00:00:00Z"}', DEVICES, NOW)  # within retention
     assert len(old.rows) == 1
     soon = json.dumps({"dateObserved": (NOW + timedelta(minutes=3)).isoformat()}).encode()
     assert len(decode(topic("LAMP0001"), soon, DEVICES, NOW).rows) == 1
@@ -132,3 +140,33 @@ def test_leading_whitespace_before_a_batch() -> None:
     out = decode(topic("LAMP0001"), b'  \n [{"dateObserved": 1773486000000}, {"dateObserved": 1773486060000}]',
                  DEVICES, NOW)
     assert out.rejections == [] and len(out.rows) == 2
+
+
+def test_a_device_of_a_kind_this_version_does_not_know_is_rejected_not_raised() -> None:
+    devices = {**DEVICES, "SOLAR1": DeviceInfo("solar_panel", "lighting", CITY)}
+    out = decode(topic("SOLAR1"), b'{"dateObserved": 1773486000000}', devices, NOW)
+    assert out.rows == [] and [r.reason for r in out.rejections] == ["unknown_kind"]
+    assert "solar_panel" in out.rejections[0].detail
+    # its events too: the registry row itself is what this version cannot vouch for
+    event = decode(topic("SOLAR1", channel="event"), b'{"dateObserved": 1773486000000, "eventType": "x"}', devices, NOW)
+    assert [r.reason for r in event.rejections] == ["unknown_kind"]
+
+
+def test_one_message_yields_at_most_the_bound_of_rejections_plus_one_summary() -> None:
+    good = json.dumps({"dateObserved": 1773486000000, "powerState": "on"})
+    payload = ("[" + good + "," + ",".join(["0"] * 60_000 + ['"x"'] * 40_000) + "]").encode()
+    limits = Limits(max_payload_bytes=1 << 20, max_batch_readings=200_000)
+    out = decode(topic("LAMP0001"), payload, DEVICES, NOW, limits)
+    assert len(out.rows) == 1  # the good reading is kept
+    assert len(out.rejections) == MAX_DETAILED_REJECTIONS + 1
+    assert [r.reason for r in out.rejections[:-1]] == ["wrong_type"] * MAX_DETAILED_REJECTIONS
+    summary = out.rejections[-1]
+    assert summary.reason == SUMMARY_REASON and summary.payload == payload
+    assert "99980 more" in summary.detail and "wrong_type 99980" in summary.detail
+    assert out.more is not None and out.more.total() == 99_980
+
+
+def test_an_invalid_batch_beyond_the_reading_limit_is_one_rejection() -> None:
+    payload = ("[" + ",".join(["0"] * 100_000) + "]").encode()  # the 200 KB `[0,0,0,…]`
+    out = decode(topic("LAMP0001"), payload, DEVICES, NOW)
+    assert [r.reason for r in out.rejections] == ["batch_too_large"]

@@ -129,7 +129,7 @@ def test_record_then_replay_at_50x(broker: MosquittoBroker, smoke: list[Device],
 
     collector = Collector(broker)
     t0 = time.monotonic()
-    summary = replay(out, url, speed=50)
+    summary = replay(out, url, speed=50, statuses=True)  # a real-city replay skips statuses unless asked
     elapsed = time.monotonic() - t0
     received = collector.wait_for(len(recs))
     assert summary.complete and summary.messages == len(recs) == summary.total_acked
@@ -186,9 +186,16 @@ def test_cli_run_backfill_record_replay(broker: MosquittoBroker, monkeypatch: py
     result = runner.invoke(app, ["record", "--out", str(out), "--count", "5", "--duration", "10s"])
     assert result.exit_code == 0, result.output
     assert len(list(read_records(out))) == 5  # retained statuses from the run above
-    result = runner.invoke(app, ["replay", str(out), "--speed", "50", "--shift-to-now"])
+    # into the real city: refused unless asked, since the database cannot be checked for live readings
+    from testkit.ports import free_port
+
+    monkeypatch.setenv("IOC_DATABASE_URL", f"postgresql://postgres@127.0.0.1:{free_port()}/nothing")
+    result = runner.invoke(app, ["replay", str(out), "--speed", "50", "--shift-to-now", "--statuses"])
+    assert result.exit_code == 2 and "--allow-live" in result.output, result.output
+    result = runner.invoke(app, ["replay", str(out), "--speed", "50", "--shift-to-now", "--statuses",
+                                 "--allow-live"])
     assert result.exit_code == 0, result.output
-    assert "5 messages" in result.output
+    assert "5 messages" in result.output and "warning" in result.output
 
 
 def test_no_broker_is_a_clear_error(smoke: list[Device]) -> None:

@@ -62,8 +62,11 @@ def test_cabinet_trip_darkens_its_lamps_only(smoke: list[Device]) -> None:
     msgs = list(stream(smoke, 1, NIGHT, NIGHT + 2 * 3600, ["cabinet-trip"]))
     eff = plan(smoke, NIGHT, ["cabinet-trip"]).effects[0]
     (cabinet,) = eff.targets
-    lamps = [d.device_id for d in smoke if d.parent_id == cabinet]
-    others = [d.device_id for d in smoke if d.kind == "streetlight" and d.parent_id != cabinet]
+    lamps = [d.device_id for d in smoke if d.parent_id == cabinet and d.metadata["lamp_type"] != "solar"]
+    solar = [d.device_id for d in smoke if d.parent_id == cabinet and d.metadata["lamp_type"] == "solar"]
+    # Solar lamps have their own panel and battery: a feeder trip does not touch them.
+    others = [d.device_id for d in smoke if d.kind == "streetlight" and d.device_id not in lamps]
+    assert solar and lamps
     for lamp in lamps:
         during = [r for r in readings(msgs, lamp) if eff.start <= parse_start(r["dateObserved"]) < eff.end]
         assert during, lamp
@@ -79,6 +82,22 @@ def test_cabinet_trip_darkens_its_lamps_only(smoke: list[Device]) -> None:
         assert not any(m.device_id == lamp and m.payload == b"offline" for m in msgs)
         during = [r for r in readings(msgs, lamp) if eff.active(parse_start(r["dateObserved"]))]
         assert during and all(r["powerState"] != "off" for r in during)
+
+
+def test_phase_loss_darkens_the_lamps_of_one_phase(smoke: list[Device]) -> None:
+    msgs = list(stream(smoke, 1, NIGHT, NIGHT + 2 * 3600, ["phase-loss"]))
+    eff = plan(smoke, NIGHT, ["phase-loss"]).effects[0]
+    (cabinet,) = eff.targets
+    mains = [d for d in smoke if d.parent_id == cabinet and d.metadata["lamp_type"] != "solar"]
+    for d in mains:
+        during = [r for r in readings(msgs, d.device_id) if eff.active(parse_start(r["dateObserved"]))]
+        offline = any(m.device_id == d.device_id and m.payload == b"offline" for m in msgs)
+        assert offline == (d.metadata["phase"] == "S"), d.device_id
+        if d.metadata["phase"] != "S":
+            assert during and all(r["voltage"] > 180 for r in during)
+    cab = [r for r in readings(msgs, cabinet) if eff.active(parse_start(r["dateObserved"]))]
+    assert cab and all(r["voltage"]["S"] == 0 and r["voltage"]["R"] > 180 for r in cab)
+    assert [d for d, _ in events(msgs, "phaseLoss")] == [cabinet]
 
 
 def test_water_burst_hits_one_dma_only(smoke: list[Device]) -> None:

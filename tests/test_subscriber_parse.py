@@ -5,7 +5,8 @@ from __future__ import annotations
 import pytest
 from paho.mqtt.enums import CallbackAPIVersion, MQTTErrorCode
 
-from services.ingest.subscriber import Pending, PendingBuffer, _IngestClient
+from services.ingest.mqtt_client import IngestClient
+from services.ingest.pending import Pending, PendingBuffer
 
 
 def publish_packet(topic: str, payload: bytes, qos: int, mid: int = 0, retain: bool = False) -> bytes:
@@ -23,9 +24,9 @@ def publish_packet(topic: str, payload: bytes, qos: int, mid: int = 0, retain: b
     return bytes([header]) + encoded + body
 
 
-def client_with_sink() -> tuple[_IngestClient, list[tuple[int, str, bytes, bool]]]:
+def client_with_sink() -> tuple[IngestClient, list[tuple[int, str, bytes, bool]]]:
     got: list[tuple[int, str, bytes, bool]] = []
-    client = _IngestClient(CallbackAPIVersion.VERSION2, client_id="t", manual_ack=True,
+    client = IngestClient(CallbackAPIVersion.VERSION2, client_id="t", manual_ack=True,
                            sink=lambda *m: got.append(m))
     return client, got
 
@@ -75,7 +76,7 @@ def test_acks_for_a_batch_are_one_write() -> None:
 
 
 @pytest.mark.timeout(10)
-def test_buffer_takes_by_count_and_bytes_and_drops_old_connections() -> None:
+def test_buffer_takes_by_count_and_bytes_and_keeps_old_connections_messages() -> None:
     import threading
     from datetime import UTC, datetime
 
@@ -87,9 +88,35 @@ def test_buffer_takes_by_count_and_bytes_and_drops_old_connections() -> None:
     assert [p.mid for p in buf.take(10, max_bytes=9, max_wait_s=0, stop=stop)] == [1, 2]
     assert buf.size() == (5, 20) and buf.queued() == 3  # taken but unacknowledged still counts
     assert buf.oldest() == 0.0
-    assert buf.drop_before(1) == 1
-    assert [p.mid for p in buf.take(10, max_bytes=1 << 20, max_wait_s=0, stop=stop)] == [4, 5]
-    assert buf.size() == (4, 16)
+    # a message of an older connection (mid 3) is still committed: only its PUBACK is skipped, by the subscriber
+    assert [p.mid for p in buf.take(10, max_bytes=1 << 20, max_wait_s=0, stop=stop)] == [3, 4, 5]
+    assert buf.size() == (5, 20)
     buf.settle()
     buf.settle()
     assert buf.size() == (0, 0) and buf.oldest() is None
+
+
+def test_a_puback_is_never_sent_on_a_newer_connection_for_an_older_ones_packet() -> None:
+    from datetime import UTC, datetime
+
+    from ioc.settings import MqttUrl
+    from services.ingest.subscriber import Subscriber
+
+    buf = PendingBuffer()
+    sub = Subscriber(MqttUrl("127.0.0.1", 1, False, None, None), "t", "", buf)
+    first = [Pending(sub.generation, mid, "t", b"", 0.0, datetime.now(UTC)) for mid in (1, 2)]
+    sub._on_disconnect(sub.client, None, None, "lost", None)  # the connection they arrived on is gone
+    second = [Pending(sub.generation, mid, "t", b"", 0.0, datetime.now(UTC)) for mid in (1, 3)]
+    sub.ack(first)  # committed after the reconnect: their packet ids mean nothing (or another message) now
+    sub.ack(second)
+    sub._send_acks()
+    assert [p["packet"] for p in sub.client._out_packet] == [b"\x40\x02\x00\x01\x40\x02\x00\x03"]
+
+
+def test_a_paho_without_the_internals_the_client_relies_on_is_a_clear_error(monkeypatch: pytest.MonkeyPatch) -> None:
+    from services.ingest import mqtt_client
+
+    mqtt_client.check_paho()  # the pinned version has them all
+    monkeypatch.setattr(mqtt_client, "PAHO_INTERNALS", (*mqtt_client.PAHO_INTERNALS, "_gone_in_a_new_release"))
+    with pytest.raises(ImportError, match=r"_gone_in_a_new_release.*pinned in pyproject\.toml"):
+        mqtt_client.check_paho()

@@ -1,4 +1,9 @@
-"""Device kinds: which payload model a device's telemetry follows and which table stores it."""
+"""Device kinds: which payload model a device's telemetry follows and which table stores it.
+
+The one place that maps kind -> payload model -> table. ``services/ingest/tables.py`` only says how a table's
+rows are built and copied; the registry's CHECK constraint (migration 0006) lists the same kind names (a test
+keeps them equal, so a new kind comes with a migration).
+"""
 
 from __future__ import annotations
 
@@ -37,10 +42,8 @@ KINDS: dict[str, Kind] = {
     )
 }
 
-TELEMETRY_MODELS: dict[str, type[Reading]] = {
-    "lighting_readings": StreetlightReading,
-    "cabinet_readings": CabinetReading,
-    "water_readings": WaterReading,
-    "traffic_readings": TrafficReading,
-    "environment_readings": EnvironmentReading,
-}
+# Device events (the `event` channel) share one model and table across kinds.
+EVENTS_TABLE = "device_events"
+
+# Derived, never written twice: table -> the payload model whose readings it stores.
+TELEMETRY_MODELS: dict[str, type[Reading]] = {k.table: k.model for k in KINDS.values() if k.table and k.model}

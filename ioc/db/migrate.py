@@ -18,6 +18,7 @@ from typing import Literal
 import psycopg
 
 from ioc.db.connect import connect, ensure_database, timescaledb_installed, timescaledb_offered
+from ioc.db.stats import TableStats, table_stats
 
 MIGRATIONS_DIR = Path(__file__).with_name("migrations")
 _NAME_RE = re.compile(r"^(\d{4})_([a-z0-9_]+?)(?:\.(plain|timescaledb))?\.(sql|py)$")
@@ -153,7 +154,7 @@ class DatabaseInfo:
     server_version: str
     migrations: list[tuple[int, str, str]]
     pending: list[int]
-    row_estimates: dict[str, int]
+    tables: list[TableStats]
 
 
 def info(dsn: str) -> DatabaseInfo:
@@ -169,24 +170,14 @@ def info(dsn: str) -> DatabaseInfo:
                 rows.append((int(str(v)), str(n), str(var)))
                 paths.add(str(p))
         pending = sorted(set(discover()) - {r[0] for r in rows})
-        estimates: dict[str, int] = {}
         timescale = timescaledb_installed(conn)
-        for table in ("devices", "lighting_readings", "cabinet_readings", "water_readings", "traffic_readings",
-                      "environment_readings", "device_events", "rejected_messages"):
-            if conn.execute("SELECT to_regclass(%s)", (f"ioc.{table}",)).fetchone() == (None,):
-                continue
-            # Statistics, not count(*): a year of readings is billions of rows. A hypertable's parent holds no
-            # rows itself, so TimescaleDB's own estimate (over its chunks) is used there.
-            query = ("SELECT approximate_row_count(%s::regclass)" if timescale else
-                     "SELECT greatest(reltuples, 0)::bigint FROM pg_class WHERE oid = %s::regclass")
-            row = conn.execute(query, (f"ioc.{table}",)).fetchone()
-            estimates[table] = int(str(row[0])) if row and row[0] is not None else 0
+        tables = table_stats(conn, timescale is not None)
         return DatabaseInfo(
             storage_path=("timescaledb" if "timescaledb" in paths else "plain") if paths else "not migrated",
-            timescaledb_installed=timescaledb_installed(conn),
+            timescaledb_installed=timescale,
             timescaledb_offered=timescaledb_offered(conn),
             server_version=server_version,
             migrations=rows,
             pending=pending,
-            row_estimates=estimates,
+            tables=tables,
         )

@@ -38,10 +38,27 @@ class IngestSettings(CommonSettings):
     ingest_metrics_host: str = "127.0.0.1"
     # On SIGTERM, how long to keep trying to commit what is pending before leaving it to redelivery.
     ingest_shutdown_timeout_s: Annotated[float, Field(gt=0)] = 20.0
+    # /health turns unhealthy ("stalled") when the oldest unacknowledged message is older than this: far above a
+    # normal commit (well under a second) or a burst's queueing (seconds), well below what an operator must see.
+    ingest_stall_after_s: Annotated[float, Field(gt=0)] = 60.0
+    # Retention of ingest's bookkeeping tables (plain PostgreSQL; on TimescaleDB, device_events and
+    # device_status_changes follow the policies of migration 0006 instead). 0 days: keep forever.
+    ingest_rejected_retention_days: Annotated[int, Field(ge=0)] = 30  # enough to investigate a device's bad month
+    ingest_events_retention_days: Annotated[int, Field(ge=0)] = 400  # like raw readings: compare with last year
+    ingest_status_retention_days: Annotated[int, Field(ge=0)] = 400
+    # How often the clean-up runs (0: never, e.g. when a DBA job does it).
+    ingest_retention_interval_s: Annotated[int, Field(ge=0)] = 3600
 
     @property
     def client_id(self) -> str:
         return f"ioc-ingest-{self.ingest_worker}"
+
+    @property
+    def retention(self) -> dict[str, timedelta]:
+        days = {"rejected_messages": self.ingest_rejected_retention_days,
+                "device_events": self.ingest_events_retention_days,
+                "device_status_changes": self.ingest_status_retention_days}
+        return {table: timedelta(days=n) for table, n in days.items() if n}
 
     @property
     def limits(self) -> Limits:

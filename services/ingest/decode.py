@@ -7,6 +7,7 @@ and a ``detail`` that says what was wrong and how to fix it.
 from __future__ import annotations
 
 import json
+from collections import Counter
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -17,13 +18,18 @@ from pydantic import TypeAdapter, ValidationError
 
 from ioc.contract.base import Reading
 from ioc.contract.events import STATUS_VALUES, DeviceEvent
-from ioc.contract.kinds import KINDS
+from ioc.contract.kinds import EVENTS_TABLE, KINDS
 from ioc.contract.timestamps import EARLIEST_PLAUSIBLE
 from ioc.contract.topics import Channel, Family, TopicError, parse_topic
-from services.ingest.tables import MODEL_TABLE, TABLES, Row
+from ioc.provenance import BACKFILL_AFTER, RAW_RETENTION
+from services.ingest.tables import TABLES, Row
 
 # Our payloads nest at most 3 levels (batch → reading → per-phase object); anything deeper is junk.
 MAX_JSON_DEPTH = 8
+# Rejection rows one message can produce: this many in detail, then one row summarising the rest by reason.
+# One device credential must not be able to fill the disk with a 240 KB `[0,0,0,…]` (120 000 bad readings).
+MAX_DETAILED_REJECTIONS = 20
+SUMMARY_REASON = "too_many_rejections"
 
 
 @dataclass(frozen=True, slots=True)
@@ -33,6 +39,7 @@ class DeviceInfo:
     city: str
     gateway_id: str | None = None
     decommissioned: bool = False
+    provenance: str = "live"  # of its readings unless they are back-fills: ioc.provenance.device_provenance
 
 
 @dataclass(frozen=True, slots=True)
@@ -40,6 +47,9 @@ class Limits:
     max_payload_bytes: int = 256 * 1024
     max_batch_readings: int = 10_000
     max_future: timedelta = timedelta(minutes=5)
+    backfill_after: timedelta = BACKFILL_AFTER  # a live device's reading older than this is stored as 'backfill'
+    # Older readings are refused: the raw retention would drop them right after the commit.
+    max_age: timedelta = RAW_RETENTION
 
 
 @dataclass(frozen=True, slots=True)
@@ -65,10 +75,27 @@ class Decoded:
     status_retained: bool = False  # replayed on subscribe: initialises an unknown status, never overrides one
     is_gateway: bool = False
     rejections: list[Rejection] = field(default_factory=list)
+    more: Counter[str] | None = None  # rejections past MAX_DETAILED_REJECTIONS, by reason (summarised in one row)
+    provenance: str = "live"  # the device's (DeviceInfo.provenance); its rows say 'backfill' when late
 
     def reject(self, reason: str, detail: str, raw: bytes | None = None) -> Decoded:
-        self.rejections.append(Rejection(self.topic, self.device_id, reason, detail,
-                                         self.payload if raw is None else raw))
+        if len(self.rejections) < MAX_DETAILED_REJECTIONS:
+            self.rejections.append(Rejection(self.topic, self.device_id, reason, detail,
+                                             self.payload if raw is None else raw))
+        else:
+            if self.more is None:
+                self.more = Counter()
+            self.more[reason] += 1
+        return self
+
+    def summarise(self) -> Decoded:
+        """Close the rejections: one row for those past the detailed ones. At most MAX_DETAILED_REJECTIONS + 1."""
+        if self.more:
+            counts = ", ".join(f"{reason} {n}" for reason, n in self.more.most_common())
+            self.rejections.append(Rejection(
+                self.topic, self.device_id, SUMMARY_REASON,
+                f"{self.more.total()} more rejected readings in this message are not stored one by one (the first "
+                f"{MAX_DETAILED_REJECTIONS} are): {counts}", self.payload))
         return self
 
 
@@ -114,6 +141,7 @@ def decode(
     if device.city != parsed.city:
         return reject("city_mismatch", f"device {parsed.device_id!r} is registered in {device.city!r}, "
                                        f"but published under {parsed.city!r}")
+    out.provenance = device.provenance
     if len(payload) > limits.max_payload_bytes:
         return reject("oversize", f"payload is {len(payload)} bytes; the limit is {limits.max_payload_bytes} "
                                   "(split a back-fill into several batches)")
@@ -127,18 +155,26 @@ def decode(
         out.is_gateway = parsed.family is Family.GATEWAY
         return out
 
+    kind = KINDS.get(device.kind)
+    if kind is None:
+        return reject("unknown_kind", f"device {parsed.device_id!r} is registered with kind {device.kind!r}, which "
+                                      f"this ingest version does not know ({', '.join(KINDS)}); upgrade ingest or "
+                                      "fix the registry")
     if parsed.channel is Channel.EVENT:
         model: type[Reading] = DeviceEvent
+        table = EVENTS_TABLE
     else:
-        kind_model = KINDS[device.kind].model
-        if kind_model is None:
+        if kind.model is None or kind.table is None:
             return reject("unexpected_channel", f"a {device.kind} publishes only on its status channel")
-        model = kind_model
-    _validate(out, model, parsed.device_id, now, limits)
+        model, table = kind.model, kind.table
+    _validate(out, model, table, parsed.device_id, now, limits)
+    if out.more:  # only the per-reading checks of a batch can pass the bound
+        out.summarise()
     return out
 
 
-def _validate(out: Decoded, model: type[Reading], device_id: str, now: datetime, limits: Limits) -> None:
+def _validate(out: Decoded, model: type[Reading], table: str, device_id: str, now: datetime,
+              limits: Limits) -> None:
     payload, reject = out.payload, out.reject
     start = payload[:1]
     if start.isspace():  # rare: only then pay for a copy of the payload
@@ -147,7 +183,7 @@ def _validate(out: Decoded, model: type[Reading], device_id: str, now: datetime,
     try:
         value = _ADAPTERS.get(model, batch).validate_json(payload)
     except ValidationError as exc:
-        _split_invalid(out, model, batch, exc, device_id, now, limits)
+        _split_invalid(out, model, table, batch, exc, device_id, now, limits)
         return
     readings: list[Reading] = value if batch else [value]
     if batch and not readings:
@@ -156,15 +192,20 @@ def _validate(out: Decoded, model: type[Reading], device_id: str, now: datetime,
     if len(readings) > limits.max_batch_readings:
         reject("batch_too_large", f"{len(readings)} readings in one message; the limit is {limits.max_batch_readings}")
         return
-    _accept(out, model, readings, device_id, now, limits)
+    _accept(out, table, readings, device_id, now, limits)
 
 
-def _accept(out: Decoded, model: type[Reading], readings: list[Reading], device_id: str, now: datetime,
+def _accept(out: Decoded, table: str, readings: list[Reading], device_id: str, now: datetime,
             limits: Limits) -> None:
     reject = out.reject
-    spec = TABLES[MODEL_TABLE[model]]
+    spec = TABLES[table]
     out.table = spec.name
     horizon = now + limits.max_future
+    # A sandbox device's readings keep the sandbox's provenance; a live device's late ones are back-fills.
+    provenance = out.provenance
+    live = provenance == "live"
+    backfill_before = now - limits.backfill_after
+    oldest = now - limits.max_age
     for index, reading in enumerate(readings):
         if reading.deviceId is not None and reading.deviceId != device_id:
             reject("device_mismatch", f"reading {index}: deviceId {reading.deviceId!r} differs from the topic's "
@@ -175,13 +216,19 @@ def _accept(out: Decoded, model: type[Reading], readings: list[Reading], device_
                                        f"than {limits.max_future} ahead of the server clock; check the device clock",
                    _reading_bytes(reading))
             continue
-        out.rows.append(spec.to_row(device_id, reading, now))
+        if reading.dateObserved < oldest:
+            reject("beyond_retention", f"reading {index}: dateObserved {reading.dateObserved.isoformat()} is older "
+                                       f"than the raw retention ({limits.max_age.days} days): it would be deleted "
+                                       "right after storing; keep such history elsewhere", _reading_bytes(reading))
+            continue
+        late = live and reading.dateObserved < backfill_before
+        out.rows.append((*spec.to_row(device_id, reading, now), "backfill" if late else provenance))
         if out.newest is None or reading.dateObserved > out.newest:
             out.newest = reading.dateObserved
 
 
-def _split_invalid(out: Decoded, model: type[Reading], batch: bool, exc: ValidationError, device_id: str,
-                   now: datetime, limits: Limits) -> None:
+def _split_invalid(out: Decoded, model: type[Reading], table: str, batch: bool, exc: ValidationError,
+                   device_id: str, now: datetime, limits: Limits) -> None:
     """The slow path: say exactly why, and keep the good readings of a partly bad batch."""
     payload, reject = out.payload, out.reject
     first = exc.errors(include_url=False)[0]
@@ -198,6 +245,9 @@ def _split_invalid(out: Decoded, model: type[Reading], batch: bool, exc: Validat
     if not batch or not isinstance(document, list):
         reject(*_classify_error(exc))
         return
+    if len(document) > limits.max_batch_readings:  # also bounds the work of the per-reading pass below
+        reject("batch_too_large", f"{len(document)} readings in one message; the limit is {limits.max_batch_readings}")
+        return
     good: list[Reading] = []
     one = _ADAPTERS.get(model, batch=False)
     for index, item in enumerate(document):
@@ -208,7 +258,7 @@ def _split_invalid(out: Decoded, model: type[Reading], batch: bool, exc: Validat
             reason, detail = _classify_error(item_exc)
             reject(reason, f"reading {index}: {detail}", raw)
     if good:
-        _accept(out, model, good, device_id, now, limits)
+        _accept(out, table, good, device_id, now, limits)
 
 
 def _classify_unparseable(payload: bytes, message: str) -> tuple[str, str]:

@@ -10,8 +10,15 @@ DUPLICATES = Counter("ioc_ingest_duplicate_rows_total", "Rows already stored (re
                      ["table"])
 REJECTS = Counter("ioc_ingest_rejected_total", "Rejected messages or readings, by reason", ["reason"])
 STATUS_CHANGES = Counter("ioc_ingest_status_messages_total", "Status messages, by status", ["status"])
-DB_ERRORS = Counter("ioc_ingest_db_errors_total", "Database errors, by kind (transient: retried)", ["kind"])
+DB_ERRORS = Counter("ioc_ingest_db_errors_total", "Database errors, by kind (transient: nothing acknowledged, "
+                    "retried; permanent: one message's data, stored as a storage_error rejection) and error class "
+                    "(services/ingest/dberrors.py)", ["kind", "error"])
 MQTT_CONNECTS = Counter("ioc_ingest_mqtt_connects_total", "MQTT (re)connections")
+MQTT_SESSIONS_LOST = Counter("ioc_ingest_mqtt_sessions_lost_total",
+                             "Reconnects where the broker kept no session (queued messages may be lost)")
+STAGE_UP = Gauge("ioc_ingest_stage_up", "1 while the pipeline stage runs", ["stage"])
+RETENTION_DELETED = Counter("ioc_ingest_retention_deleted_rows_total", "Rows removed by ingest's retention clean-up",
+                            ["table"])
 BATCH_MESSAGES = Histogram("ioc_ingest_batch_messages", "Messages per committed batch",
                            buckets=(1, 10, 50, 100, 500, 1000, 2000, 5000, 10000, 20000))
 COMMIT_SECONDS = Histogram("ioc_ingest_commit_seconds", "Time to write and commit one batch",

@@ -6,6 +6,7 @@ import time
 from collections.abc import Iterable
 
 from ioc.db.connect import LazyConnection
+from ioc.provenance import device_provenance
 from services.ingest.decode import DeviceInfo
 
 # An id the registry did not know is asked again after this long: a device registered a minute ago
@@ -13,6 +14,7 @@ from services.ingest.decode import DeviceInfo
 NEGATIVE_TTL_S = 60.0
 # A full reload this often picks up edits to known devices (kind, city, gateway): ~50 ms for a 40 000-device city.
 RELOAD_S = 300.0
+_COLUMNS = "device_id, kind, family, city, gateway_id, decommissioned_at IS NOT NULL, metadata->>'provenance'"
 
 
 class RegistryCache(dict[str, DeviceInfo]):
@@ -26,13 +28,11 @@ class RegistryCache(dict[str, DeviceInfo]):
         self._loaded_at = float("-inf")
 
     def load_all(self) -> None:
-        rows = self._db.get().execute(
-            "SELECT device_id, kind, family, city, gateway_id, decommissioned_at IS NOT NULL FROM ioc.devices"
-        ).fetchall()
+        rows = self._db.get().execute(f"SELECT {_COLUMNS} FROM ioc.devices").fetchall()
         self.clear()
         self._unknown_until.clear()
-        for device_id, kind, family, city, gateway, gone in rows:
-            self[device_id] = DeviceInfo(kind, family, city, gateway, gone)
+        for device_id, kind, family, city, gateway, gone, declared in rows:
+            self[device_id] = DeviceInfo(kind, family, city, gateway, gone, device_provenance(city, declared))
         self._loaded_at = time.monotonic()
 
     def top_up(self, device_ids: Iterable[str]) -> None:
@@ -44,12 +44,10 @@ class RegistryCache(dict[str, DeviceInfo]):
         if not wanted:
             return
         rows = self._db.get().execute(
-            "SELECT device_id, kind, family, city, gateway_id, decommissioned_at IS NOT NULL FROM ioc.devices"
-            " WHERE device_id = ANY(%s)",
-            (list(wanted),),
+            f"SELECT {_COLUMNS} FROM ioc.devices WHERE device_id = ANY(%s)", (list(wanted),),
         ).fetchall()
-        for device_id, kind, family, city, gateway, gone in rows:
-            self[device_id] = DeviceInfo(kind, family, city, gateway, gone)
+        for device_id, kind, family, city, gateway, gone, declared in rows:
+            self[device_id] = DeviceInfo(kind, family, city, gateway, gone, device_provenance(city, declared))
             wanted.discard(device_id)
         for device_id in wanted:
             self._unknown_until[device_id] = now + NEGATIVE_TTL_S

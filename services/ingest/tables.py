@@ -1,6 +1,7 @@
-"""Where each payload model lands: table, columns (in COPY order), binary COPY types, and row builder.
+"""How each table's rows are built and copied: columns (in COPY order), binary COPY types, row builder, key.
 
-Kept in one place so the decoder (which builds rows) and the writer (which copies them) cannot drift.
+Which table a kind's readings go to is ``ioc.contract.kinds`` (the one place for kind -> model -> table); this
+module is shared by the decoder (which builds rows) and the writer (which copies them) so they cannot drift.
 """
 
 from __future__ import annotations
@@ -10,9 +11,9 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from ioc.contract.base import Reading
 from ioc.contract.environment import EnvironmentReading
 from ioc.contract.events import DeviceEvent
+from ioc.contract.kinds import EVENTS_TABLE, KINDS
 from ioc.contract.lighting import CabinetReading, StreetlightReading
 from ioc.contract.traffic import TrafficReading
 from ioc.contract.water import WaterReading
@@ -26,6 +27,7 @@ class TableSpec:
     columns: tuple[str, ...]
     types: tuple[str, ...]
     key: tuple[str, ...]  # the idempotency key: a row with the same key is a duplicate
+    # builds the row without its last column, ``provenance`` (ioc.provenance), which decode appends
     to_row: Callable[[str, Any, datetime], Row]
 
 
@@ -67,37 +69,35 @@ TABLES: dict[str, TableSpec] = {
     for t in (
         TableSpec("lighting_readings",
                   ("time", "device_id", "ingest_time", "power_state", "illuminance_level", "power_w", "voltage_v",
-                   "current_a", "energy_kwh", "lamp_status"),
-                  (_T, _S, _T, _S, _R, _R, _R, _R, _D, _S), ("device_id", "time"), _lighting),
+                   "current_a", "energy_kwh", "lamp_status", "provenance"),
+                  (_T, _S, _T, _S, _R, _R, _R, _R, _D, _S, _S), ("device_id", "time"), _lighting),
         TableSpec("cabinet_readings",
                   ("time", "device_id", "ingest_time", "working_mode", "power_state",
                    "voltage_r_v", "voltage_s_v", "voltage_t_v", "current_r_a", "current_s_a", "current_t_a",
-                   "power_r_kw", "power_s_kw", "power_t_kw", "energy_kwh"),
-                  (_T, _S, _T, _S, _S, _R, _R, _R, _R, _R, _R, _R, _R, _R, _D), ("device_id", "time"), _cabinet),
+                   "power_r_kw", "power_s_kw", "power_t_kw", "energy_kwh", "provenance"),
+                  (_T, _S, _T, _S, _S, _R, _R, _R, _R, _R, _R, _R, _R, _R, _D, _S), ("device_id", "time"), _cabinet),
         TableSpec("water_readings",
                   ("time", "device_id", "ingest_time", "consumption_m3", "flow_lph", "pressure_bar", "battery_level",
-                   "alarms"),
-                  (_T, _S, _T, _D, _R, _R, _R, "text[]"), ("device_id", "time"), _water),
+                   "alarms", "provenance"),
+                  (_T, _S, _T, _D, _R, _R, _R, "text[]", _S), ("device_id", "time"), _water),
         TableSpec("traffic_readings",
                   ("time", "device_id", "lane_id", "ingest_time", "intensity", "occupancy", "avg_speed_kmh",
-                   "congested", "motorcycles", "cars", "buses", "trucks", "bicycles"),
-                  (_T, _S, "int2", _T, "int4", _R, _R, "bool", "int4", "int4", "int4", "int4", "int4"),
+                   "congested", "motorcycles", "cars", "buses", "trucks", "bicycles", "provenance"),
+                  (_T, _S, "int2", _T, "int4", _R, _R, "bool", "int4", "int4", "int4", "int4", "int4", _S),
                   ("device_id", "lane_id", "time"), _traffic),
         TableSpec("environment_readings",
                   ("time", "device_id", "ingest_time", "pm25", "pm10", "no2", "o3", "co", "so2", "temperature_c",
-                   "relative_humidity", "precipitation_mm", "laeq_db", "lamax_db", "water_level_m"),
-                  (_T, _S, _T, _R, _R, _R, _R, _R, _R, _R, _R, _R, _R, _R, _R), ("device_id", "time"), _environment),
+                   "relative_humidity", "precipitation_mm", "laeq_db", "lamax_db", "water_level_m", "provenance"),
+                  (_T, _S, _T, _R, _R, _R, _R, _R, _R, _R, _R, _R, _R, _R, _R, _S), ("device_id", "time"),
+                  _environment),
         TableSpec("device_events",
-                  ("time", "device_id", "event_type", "ingest_time", "severity", "description", "data"),
-                  (_T, _S, _S, _T, _S, _S, "jsonb"), ("device_id", "event_type", "time"), _event),
+                  ("time", "device_id", "event_type", "ingest_time", "severity", "description", "data", "provenance"),
+                  (_T, _S, _S, _T, _S, _S, "jsonb", _S), ("device_id", "event_type", "time"), _event),
     )
 }
 
-MODEL_TABLE: dict[type[Reading], str] = {
-    StreetlightReading: "lighting_readings",
-    CabinetReading: "cabinet_readings",
-    WaterReading: "water_readings",
-    TrafficReading: "traffic_readings",
-    EnvironmentReading: "environment_readings",
-    DeviceEvent: "device_events",
-}
+
+# Every table a kind names has a row builder here (checked at import: a new kind cannot reach decode without one).
+_missing = {k.table for k in KINDS.values() if k.table} - TABLES.keys()
+if _missing or EVENTS_TABLE not in TABLES:
+    raise RuntimeError(f"ioc.contract.kinds names tables with no TableSpec: {_missing or EVENTS_TABLE}")

@@ -3,11 +3,20 @@
 Rows go in with binary COPY straight into the target table. A unique violation means some rows are
 already stored (redelivery after a crash, a replayed feed): the table is then written through a temp
 staging table with ``INSERT … ON CONFLICT DO NOTHING``, which counts the duplicates, and stays on that
-path for a while because duplicates come in runs.
+path for a while because duplicates come in runs. The staging table is created in the write transaction
+that first needs it, never at connect: a read-only or half-migrated database must fail a write (which is
+retried), not the connection.
+
+Errors are classified by ``dberrors.classify``: only a message's own data is bisected out and stored as a
+``storage_error`` rejection; anything else raises ``DatabaseUnavailable`` and nothing is acknowledged.
+
+Rejections are stored once per (topic, payload, position in the message, reason): a redelivered or replayed
+bad message bumps ``times_received`` / ``last_received_at`` of the rows it already has instead of adding rows.
 """
 
 from __future__ import annotations
 
+import hashlib
 import time
 from collections import defaultdict
 from collections.abc import Sequence
@@ -21,22 +30,15 @@ from psycopg import sql
 
 from ioc.db.connect import LazyConnection
 from services.ingest import metrics
+from services.ingest.dberrors import DatabaseUnavailable, Outcome, classify
 from services.ingest.decode import Decoded, Rejection
 from services.ingest.tables import TABLES, Row
 
 # After a duplicate, keep using the de-duplicating path this long: replays and redeliveries come in runs,
 # and a failed COPY costs a round trip.
 DEDUPE_HOLD_S = 10.0
-
-TRANSIENT = (psycopg.OperationalError, psycopg.InterfaceError)
-
-
-def _create_staging_tables(conn: psycopg.Connection[Any]) -> None:
-    """Per-connection temp tables for the de-duplicating path (temporary, so never DDL on the real schema)."""
-    for spec in TABLES.values():
-        conn.execute(sql.SQL(
-            "CREATE TEMP TABLE IF NOT EXISTS {} (LIKE ioc.{} INCLUDING DEFAULTS) ON COMMIT DELETE ROWS"
-        ).format(sql.Identifier(f"stage_{spec.name}"), sql.Identifier(spec.name)))
+# A unique violation on these is "already stored", never a bad message (TimescaleDB prefixes chunk copies).
+IDEMPOTENCY_KEYS = tuple(f"{name}_pkey" for name in TABLES)
 
 
 @dataclass
@@ -51,26 +53,28 @@ class Writer:
 
     def __init__(self, dsn: str, reject_keep_bytes: int = 4096) -> None:
         self._keep = reject_keep_bytes
-        self._db = LazyConnection(dsn, "ioc-ingest", on_connect=_create_staging_tables)
+        self._db = LazyConnection(dsn, "ioc-ingest")
         self.reset = self.close = self._db.reset  # after a transient error the next write reconnects
         self._dedupe_until: dict[str, float] = {}
 
     def write(self, messages: Sequence[Decoded], now: datetime) -> WriteResult:
-        """Commit everything the messages produced, or raise. A permanent error on some message is isolated
-        by bisection and stored as a ``storage_error`` rejection; transient errors propagate for retry."""
+        """Commit everything the messages produced, or raise ``DatabaseUnavailable`` (nothing committed). An
+        error in some message's data is isolated by bisection and stored as a ``storage_error`` rejection.
+        Any other exception is a bug and propagates."""
         try:
             return self._write_once(messages, now)
-        except TRANSIENT:
-            raise
-        except (psycopg.Error, ValueError, OverflowError) as exc:
-            metrics.DB_ERRORS.labels("permanent").inc()
+        except Exception as exc:
+            kind = classify(exc, IDEMPOTENCY_KEYS)
+            if kind is None:
+                raise
+            if kind.outcome is Outcome.UNAVAILABLE:
+                metrics.DB_ERRORS.labels("transient", kind.error).inc()
+                if kind.error == "duplicate_key":  # the retry takes the de-duplicating path for every table
+                    self._dedupe_until = dict.fromkeys(TABLES, time.monotonic() + DEDUPE_HOLD_S)
+                raise DatabaseUnavailable(kind.error, exc) from exc
+            metrics.DB_ERRORS.labels("permanent", kind.error).inc()
             if len(messages) == 1:
-                bad = messages[0]
-                rejection = Rejection(bad.topic, bad.device_id, "storage_error",
-                                      f"the database refused this message: {exc}".strip()[:1000], bad.payload)
-                # keep what the decoder already refused in it (bad readings of a batch) next to the new refusal
-                poisoned = Decoded(bad.topic, bad.payload, bad.device_id, rejections=[*bad.rejections, rejection])
-                return self._write_once([poisoned], now)
+                return self._store_refused(messages[0], exc, now)
             half = len(messages) // 2
             first = self.write(messages[:half], now)
             second = self.write(messages[half:], now)
@@ -81,8 +85,25 @@ class Writer:
             first.rejections.extend(second.rejections)
             return first
 
+    def _store_refused(self, bad: Decoded, exc: Exception, now: datetime) -> WriteResult:
+        rejection = Rejection(bad.topic, bad.device_id, "storage_error",
+                              f"the database refused this message: {exc}".strip()[:1000], bad.payload)
+        # keep what the decoder already refused in it (bad readings of a batch) next to the new refusal
+        poisoned = Decoded(bad.topic, bad.payload, bad.device_id, rejections=[*bad.rejections, rejection])
+        try:
+            return self._write_once([poisoned], now)
+        except Exception as again:
+            kind = classify(again, IDEMPOTENCY_KEYS)
+            if kind is None or kind.outcome is Outcome.UNAVAILABLE:
+                raise DatabaseUnavailable(kind.error if kind else "internal", again) from again
+            # what it reports cannot be stored either (an exotic encoding): keep the fact only
+            bare = Rejection(bad.topic, None, "storage_error", f"the database refused this message "
+                             f"({type(exc).__name__}) and its rejection details ({type(again).__name__})", b"")
+            return self._write_once([Decoded(_ascii(bad.topic), b"", rejections=[bare])], now)
+
     def _write_once(self, messages: Sequence[Decoded], now: datetime) -> WriteResult:
         result = WriteResult()
+        rejects: list[tuple[Rejection, bytes]] = []  # (rejection, digest)
         rows: dict[str, list[Row]] = defaultdict(list)
         newest: dict[str, datetime] = {}
         latest: dict[str, Latest] = {}
@@ -96,7 +117,12 @@ class Writer:
                     _keep_latest(latest, m.device_id, m.table, m.rows)
             if m.status and m.device_id:
                 statuses.append((m.device_id, m.status, m.is_gateway, m.status_retained))
-            result.rejections.extend(m.rejections)
+            if m.rejections:
+                result.rejections.extend(m.rejections)
+                base = hashlib.sha256(m.topic.encode("utf-8", "replace") + b"\0" + m.payload).digest()
+                for ordinal, r in enumerate(m.rejections):
+                    digest = hashlib.sha256(b"%s%d\0%s" % (base, ordinal, r.reason.encode())).digest()[:16]
+                    rejects.append((r, digest))
         conn = self._db.get()
         with conn.transaction(), conn.cursor() as cur:
             for table, table_rows in rows.items():
@@ -107,8 +133,8 @@ class Writer:
                 self._touch_devices(cur, newest, now, latest)
             for device_id, status, is_gateway, retained in statuses:
                 self._set_status(cur, device_id, status, is_gateway, retained, now)
-            if result.rejections:
-                self._store_rejections(cur, result.rejections, now)
+            if rejects:
+                self._store_rejections(cur, rejects, now)
         return result
 
     def _copy_rows(self, cur: psycopg.Cursor[Any], table: str, rows: list[Row]) -> int:
@@ -121,6 +147,10 @@ class Writer:
             except psycopg.errors.UniqueViolation:
                 self._dedupe_until[table] = time.monotonic() + DEDUPE_HOLD_S
         stage = sql.Identifier(f"stage_{table}")
+        # Per-connection temp table, made by the first transaction that needs it (IF NOT EXISTS: cheap after that;
+        # rolled back with a failed transaction, so never assumed to exist).
+        cur.execute(sql.SQL("CREATE TEMP TABLE IF NOT EXISTS {} (LIKE ioc.{} INCLUDING DEFAULTS) ON COMMIT DELETE ROWS")
+                    .format(stage, sql.Identifier(table)))
         self._copy(cur, stage, spec.columns, spec.types, rows)
         cols = sql.SQL(", ").join(map(sql.Identifier, spec.columns))
         cur.execute(sql.SQL("INSERT INTO {} ({}) SELECT {} FROM {} ON CONFLICT DO NOTHING").format(
@@ -186,19 +216,43 @@ class Writer:
             {"dev": device_id, "gw": is_gateway, "status": status, "retained": retained, "now": now},
         )
 
-    def _store_rejections(self, cur: psycopg.Cursor[Any], rejections: list[Rejection], now: datetime) -> None:
-        with cur.copy("COPY ioc.rejected_messages (received_at, topic, device_id, reason, detail, payload,"
-                      " payload_size) FROM STDIN (FORMAT BINARY)") as copy:
-            copy.set_types(["timestamptz", "text", "text", "text", "text", "bytea", "int4"])
-            for r in rejections:
-                copy.write_row((now, _text(r.topic), r.device_id and _text(r.device_id), r.reason, _text(r.detail),
-                                r.payload[: self._keep], len(r.payload)))
+    def _store_rejections(self, cur: psycopg.Cursor[Any], rejects: list[tuple[Rejection, bytes]],
+                          now: datetime) -> None:
+        # One row per digest: the same bad message twice in a batch (a redelivery after a reconnect) would
+        # otherwise make ON CONFLICT touch one row twice, which PostgreSQL refuses.
+        times: dict[bytes, int] = {}
+        first: dict[bytes, Rejection] = {}
+        for r, digest in rejects:
+            times[digest] = times.get(digest, 0) + 1
+            first.setdefault(digest, r)
+        # Sorted digests: two workers updating the same rows (a message redelivered to the other one) lock them
+        # in the same order, so never deadlock.
+        digests = sorted(first)
+        unique = [first[d] for d in digests]
+        cur.execute(
+            """INSERT INTO ioc.rejected_messages AS r (received_at, last_received_at, topic, device_id, reason, detail,
+                   payload, payload_size, digest, times_received)
+               SELECT %(now)s, %(now)s, u.* FROM unnest(%(topic)s::text[], %(device)s::text[], %(reason)s::text[],
+                   %(detail)s::text[], %(payload)s::bytea[], %(size)s::int4[], %(digest)s::bytea[], %(times)s::int4[])
+                   AS u(topic, device_id, reason, detail, payload, payload_size, digest, times_received)
+               ON CONFLICT (digest) DO UPDATE SET times_received = r.times_received + EXCLUDED.times_received,
+                   last_received_at = EXCLUDED.last_received_at""",
+            {"now": now,
+             "topic": [_text(r.topic) for r in unique],
+             "device": [r.device_id and _text(r.device_id) for r in unique],
+             "reason": [r.reason for r in unique],
+             "detail": [_text(r.detail) for r in unique],
+             "payload": [r.payload[: self._keep] for r in unique],
+             "size": [len(r.payload) for r in unique],
+             "digest": digests,
+             "times": [times[d] for d in digests]},
+        )
 
 
 # Reading tables whose newest row per device is kept in ioc.device_state.last_reading (events are not readings).
 LATEST_TABLES = frozenset(("lighting_readings", "cabinet_readings", "water_readings", "traffic_readings",
                            "environment_readings"))
-_SKIP_COLUMNS = frozenset(("time", "device_id", "ingest_time"))
+_SKIP_COLUMNS = frozenset(("time", "device_id", "ingest_time", "provenance"))  # row metadata, not reading fields
 
 
 @dataclass(slots=True)
@@ -231,3 +285,7 @@ def _latest_json(latest: Latest) -> str:
 def _text(value: str) -> str:
     """PostgreSQL text cannot hold NUL; a rejection must never fail to store because of what it reports."""
     return value.replace("\x00", "\\0")
+
+
+def _ascii(value: str) -> str:
+    return value.encode("ascii", "backslashreplace").decode("ascii")

@@ -5,14 +5,12 @@ from __future__ import annotations
 import math
 
 from ioc.registry import Device
-from simulators.clock import local_date, local_hour
+from simulators.clock import DAY, OFFSET_S, local_date, local_hour
 from simulators.devices.base import EVENT, Body, DeviceSim
-from simulators.world import MONTH_PM, World
+from simulators.world import World
 
 # QCVN 05:2023 24-h PM2.5 limit is 50 µg/m³; a station reports crossing 1.5× that, clears below the limit.
 PM25_ALERT, PM25_CLEAR = 75.0, 50.0
-# River travel time along the Nậm Rốm, hours per km downstream of the first gauge.
-RIVER_LAG_H_PER_KM = 0.25
 
 
 def _pm_diurnal(hour: float) -> float:
@@ -27,21 +25,35 @@ def _pm_diurnal(hour: float) -> float:
 
 
 class AirQuality(DeviceSim):
+    """PM2.5/PM10 from the city-wide day factor (season, day-to-day weather, burning episodes), the diurnal
+    shape, a station's own slow wander and a modest rain washout; SO₂ and CO from traffic; O₃ by season."""
+
     def __init__(self, device: Device, index: int, world: World, start: int) -> None:
         super().__init__(device, index, world, start)
-        self.noise = 1.0  # slow multiplicative weather-driven wander, AR(1)
+        p = world.air_p
+        self.noise = 1.0  # slow multiplicative station-level wander, AR(1)
         self.alerting = False
+        self.base = float(p["pm25_base"])
+        self.washout = float(p["washout_per_mm_h"])
+        self.floor = float(p["washout_floor"])
+        self.o3_month = p["o3_month_factor"]
+        self.so2 = (float(p["so2_base"]), float(p["so2_traffic"]))
+        self.site = 0.9 + 0.2 * self.rng.random()  # street canyon vs open site
 
     def reading(self, t: int, extra: list[tuple[str, Body]]) -> Body | None:
         rng, w = self.rng, self.world
-        self.noise = max(0.5, min(1.8, 0.98 * self.noise + 0.02 + 0.05 * (rng.random() - 0.5)))
+        self.noise = max(0.6, min(1.5, 0.97 * self.noise + 0.03 + 0.06 * (rng.random() - 0.5)))
         hour = local_hour(t)
         rain = w.rain_rate(t // 3600)
-        pm25 = 22.0 * MONTH_PM[local_date(t).month - 1] * _pm_diurnal(hour) * self.noise / (1.0 + 0.15 * rain)
+        day = (t + OFFSET_S) // DAY
+        washout = max(self.floor, 1.0 - self.washout * rain) if rain else 1.0
+        pm25 = self.base * w.pm_day_factor(day) * _pm_diurnal(hour) * self.noise * self.site * washout
         traffic = w.traffic_util(t)
         no2 = 12.0 + 35.0 * traffic + 4.0 * rng.random()
-        o3 = 25.0 + 55.0 * max(0.0, math.sin((hour - 7.0) / 12.0 * math.pi)) + 5.0 * rng.random()
+        sunlit = max(0.0, math.sin((hour - 7.0) / 12.0 * math.pi))  # photochemistry follows the sun
+        o3 = (25.0 + 55.0 * sunlit) * self.o3_month[local_date(t).month - 1] + 5.0 * rng.random()
         co = 350.0 + 700.0 * traffic + 50.0 * rng.random()
+        so2 = self.so2[0] + self.so2[1] * traffic + 2.0 * rng.random()
         if pm25 > PM25_ALERT and not self.alerting:
             self.alerting = True
             extra.append((EVENT, self.event(t, "thresholdExceeded", "warning", "PM2.5 above 75 µg/m³",
@@ -49,7 +61,7 @@ class AirQuality(DeviceSim):
         elif pm25 < PM25_CLEAR and self.alerting:
             self.alerting = False
         return {"dateObserved": self.stamp(t), "pm25": round(pm25, 1), "pm10": round(pm25 * 1.65, 1),
-                "no2": round(no2, 1), "o3": round(o3, 1), "co": round(co, 0)}
+                "no2": round(no2, 1), "o3": round(o3, 1), "co": round(co, 0), "so2": round(so2, 1)}
 
 
 class Noise(DeviceSim):
@@ -74,24 +86,27 @@ class Weather(DeviceSim):
 
 
 class RiverGauge(DeviceSim):
+    """Absolute water elevation (``metadata.datum``) against the alarm levels in ``metadata.alarm_levels_m``;
+    a ``flood`` event when báo động I is crossed (critical from II), and when the river falls back."""
+
     def __init__(self, device: Device, index: int, world: World, start: int) -> None:
         super().__init__(device, index, world, start)
         md = device.metadata
-        self.base = float(md.get("base_level_m", 1.4))
-        self.warning = float(md.get("warning_level_m", 3.5))
-        self.lag = float(md.get("river_km", 0.0)) * RIVER_LAG_H_PER_KM
-        self.flooding = False
+        self.low = float(md.get("low_water_m", 473.0))
+        self.alarms = [float(a) for a in md.get("alarm_levels_m", [self.low + 2.0, self.low + 2.8, self.low + 3.6])]
+        self.lag = float(md.get("river_km", 0.0)) * float(world.river_p.get("lag_h_per_km", 0.25))
+        self.level_reported = 0  # alarm level reported last (0: below I)
 
     def reading(self, t: int, extra: list[tuple[str, Body]]) -> Body | None:
-        month = local_date(t).month
-        seasonal = 0.5 if 6 <= month <= 9 else 0.2 if month in (5, 10) else 0.0
-        level = self.base + seasonal + self.world.river_rise(t, self.lag) + 0.01 * (self.rng.random() - 0.5)
-        if level >= self.warning and not self.flooding:
-            self.flooding = True
-            extra.append((EVENT, self.event(t, "flood", "critical", "Nậm Rốm above warning level",
-                                            {"level": round(level, 2), "warning": self.warning})))
-        elif level < self.warning - 0.2 and self.flooding:
-            self.flooding = False
-            extra.append((EVENT, self.event(t, "flood", "info", "Nậm Rốm back below warning level",
-                                            {"level": round(level, 2)})))
+        level = self.low + self.world.river_stage(t, self.lag) + 0.01 * (self.rng.random() - 0.5)
+        reached = sum(1 for a in self.alarms if level >= a)
+        if reached > self.level_reported:
+            self.level_reported = reached
+            extra.append((EVENT, self.event(
+                t, "flood", "critical" if reached >= 2 else "warning", f"Nậm Rốm above báo động {'I' * reached}",
+                {"level": round(level, 2), "alarm_level": reached, "alarm_levels_m": self.alarms})))
+        elif self.level_reported and level < self.alarms[0] - 0.2:
+            self.level_reported = 0
+            extra.append((EVENT, self.event(t, "flood", "info", "Nậm Rốm back below báo động I",
+                                            {"level": round(level, 2), "alarm_level": 0})))
         return {"dateObserved": self.stamp(t), "currentLevel": round(level, 3)}

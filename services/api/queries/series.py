@@ -88,6 +88,11 @@ class SeriesRequest:
     device_id: str | None  # one device, or a set chosen by flt
     flt: DeviceFilter
     fill: str  # none / null / zero
+    # Raw rows of these provenances only (ioc.provenance; None: all). The rollups hold every row of a device, which
+    # is the default set (live/backfill in a real city, simulated/replayed in a sandbox): they serve a request
+    # only when the provenances were not asked for explicitly.
+    provenance: tuple[str, ...] | None = None
+    provenance_asked: bool = False
 
 
 def _raw_agg(table: str, metric: str, fn: str) -> str:
@@ -105,7 +110,7 @@ def _aligned(t: datetime, step: timedelta) -> bool:
 
 def rollup_for(req: SeriesRequest) -> str | None:
     """The coarsest rollup that gives exactly the raw result for this request, or None."""
-    if (req.table, req.metric, req.fn) not in ROLLUP_EXPR:
+    if (req.table, req.metric, req.fn) not in ROLLUP_EXPR or req.provenance_asked:
         return None
     for name, step in ROLLUPS.items():
         if (req.width % step == timedelta(0) and _aligned(req.origin, step) and _aligned(req.start, step)
@@ -129,6 +134,9 @@ def query(req: SeriesRequest, rollup: str | None, params: dict[str, Any]) -> sql
     else:
         devices = sql.SQL("{}.device_id IN (SELECT d.device_id FROM ioc.devices d WHERE {})").format(
             alias, req.flt.where(params))
+    if rollup is None and req.provenance is not None:
+        devices = sql.SQL("{} AND r.provenance = ANY(%(provenance)s)").format(devices)
+        params["provenance"] = list(req.provenance)
     body = sql.SQL(
         """SELECT date_bin(%(width)s, {t}, %(origin)s) AS bucket, {agg} AS value
            FROM {source} WHERE {devices} AND {t} >= %(start)s AND {t} < %(end)s GROUP BY 1"""

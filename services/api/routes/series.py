@@ -16,6 +16,7 @@ from pydantic import BaseModel, Field
 
 from ioc.contract.kinds import KINDS
 from ioc.contract.topics import DEVICE_ID_RE
+from ioc.provenance import DEFAULT_PROVENANCES, PROVENANCES, SANDBOX_PROVENANCES, Provenance, is_sandbox
 from services.api.config import ApiSettings
 from services.api.deps import Db, Settings, Viewer
 from services.api.params import Filter, aware, zone
@@ -50,6 +51,7 @@ class Series(BaseModel):
     start: datetime
     end: datetime
     source: str = Field(description="raw table or rollup the points were computed from")
+    provenance: list[str] = Field(description="provenances of the readings included")
     points: list[Point]
 
 
@@ -82,6 +84,16 @@ def _check_size(start: datetime, end: datetime, width: timedelta, settings: ApiS
             f" or a range of at most {longest.total_seconds() / 86400:.4g} days at {_fmt(width)}")
         raise limit_exceeded("points", points, settings.api_max_points,
                              f"{span.total_seconds() / 86400:g} days at {_fmt(width)} is {points} points: {hint}")
+
+
+def _provenances(device_id: str | None, flt: DeviceFilter, asked: list[Provenance] | None) -> list[str]:
+    """What a request includes: as asked; by default every reading of one named device, and for a set of devices
+    what a real city's devices have (live, backfill), or a sandbox's (simulated, replayed) when it names one."""
+    if asked:
+        return [p for p in PROVENANCES if p in asked]
+    if device_id is not None:
+        return list(PROVENANCES)
+    return list(SANDBOX_PROVENANCES if flt.city is not None and is_sandbox(flt.city) else DEFAULT_PROVENANCES)
 
 
 class KindCache:
@@ -148,6 +160,11 @@ def series(
     fill: Annotated[Literal["none", "null", "zero"], Query(description="emit empty buckets as null or 0")] = "none",
     source: Annotated[Literal["auto", "raw", "rollup"], Query(description="auto: rollups where exact and "
                                                               "materialised (TimescaleDB)")] = "auto",
+    provenance: Annotated[list[Provenance] | None, Query(
+        description="readings of these provenances only (repeatable): live, backfill, simulated, replayed. "
+                    "Default: every reading of one device; for a set, live and backfill in a real city, simulated "
+                    "and replayed in a sandbox (sim-…); "
+                    "given explicitly, the raw table is read")] = None,
 ) -> Response:
     zone_name = tz or settings.api_default_tz
     tzinfo = zone(zone_name)
@@ -159,12 +176,14 @@ def series(
     table = _table_for(db, device, flt, metric)
     local_start = start.astimezone(tzinfo)
     origin = local_start.replace(hour=0, minute=0, second=0, microsecond=0)
-    req = q.SeriesRequest(table, metric, fn, width, origin, start, end, device, flt, fill)
+    included = _provenances(device, flt, provenance)
+    req = q.SeriesRequest(table, metric, fn, width, origin, start, end, device, flt, fill,
+                          None if set(included) == set(PROVENANCES) else tuple(included), bool(provenance))
     rollup = q.rollup_for(req) if source != "raw" else None
     if source == "rollup" and rollup is None:
         raise Problem(422, "invalid-parameter", "no rollup gives this exactly: the interval must be a multiple of 15m, "
-                      "start and end on 15-minute edges, and the metric/function one the rollups keep; use "
-                      "source=auto")
+                      "start and end on 15-minute edges, the metric/function one the rollups keep, and no "
+                      "provenance filter; use source=auto")
     if source == "auto" and rollup is not None and (end - start < ROLLUP_MIN_RANGE
                                                     or storage_path(request.app, db) != "timescaledb"):
         # Plain PostgreSQL's rollups are views over the raw table: no faster, so read raw. Short ranges read raw
@@ -174,6 +193,6 @@ def series(
     # Serialised directly (the shape is Series): a month of hourly points through pydantic costs more than the query.
     body = {"device_id": device, "metric": metric, "fn": fn, "interval": _fmt(width), "tz": zone_name,
             "start": start.astimezone(tzinfo), "end": end.astimezone(tzinfo),
-            "source": f"{q.ROLLUP_FAMILY[table]}_{rollup}" if rollup else table,
+            "source": f"{q.ROLLUP_FAMILY[table]}_{rollup}" if rollup else table, "provenance": included,
             "points": [{"time": t.astimezone(tzinfo), "value": v} for t, v in points]}
     return Response(orjson.dumps(body), media_type="application/json")
