@@ -18,6 +18,7 @@ from typing import Literal
 import psycopg
 
 from ioc.db.connect import connect, ensure_database, timescaledb_installed, timescaledb_offered
+from ioc.db.roles import apply_grants
 
 MIGRATIONS_DIR = Path(__file__).with_name("migrations")
 _NAME_RE = re.compile(r"^(\d{4})_([a-z0-9_]+?)(?:\.(plain|timescaledb))?\.(sql|py)$")
@@ -59,6 +60,7 @@ class MigrationReport:
     applied: list[str] = field(default_factory=list)
     skipped: list[str] = field(default_factory=list)
     already: int = 0
+    grants: int = 0
 
 
 def discover(directory: Path = MIGRATIONS_DIR) -> dict[int, list[Migration]]:
@@ -142,6 +144,8 @@ def _migrate_locked(conn: psycopg.Connection[tuple[object, ...]], mode: str) -> 
             )
     if timescaledb and report.timescaledb_version is None:
         report.timescaledb_version = timescaledb_installed(conn)
+    # Every run, not once: tables added by later migrations get their service-role grants too.
+    report.grants = apply_grants(conn)
     return report
 
 
