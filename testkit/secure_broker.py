@@ -135,7 +135,7 @@ class Client:
 
     def _on_message(self, client: Any, userdata: Any, message: mqtt.MQTTMessage) -> None:
         with self._lock:
-            self.messages.append((message.topic, message.payload))
+            self.messages.append((message.topic, bytes(message.payload)))
 
     def _on_subscribe(self, client: Any, userdata: Any, mid: int, reasons: Any, props: Any) -> None:
         self.granted = [r.value for r in reasons]
