@@ -103,6 +103,8 @@ def test_grafana_role_reads_everything_but_cannot_write(as_owner: psycopg.Connec
             assert _denied(as_owner, GRAFANA, statement), statement
     assert _denied(as_owner, GRAFANA, "UPDATE ioc.device_state SET last_seen = now()")
     assert _denied(as_owner, API, INSERT_READING)
+    assert _denied(as_owner, API, "DELETE FROM ioc.devices")
+    assert not _denied(as_owner, API, "UPDATE ioc.devices SET site = 'x' WHERE device_id = 'LAMP0000'")
     assert not _denied(as_owner, API, "SELECT * FROM ioc.lighting_1h LIMIT 1")
 
 

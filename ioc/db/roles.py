@@ -5,7 +5,8 @@ nothing and hold only the table privileges below, so none of them can create, al
 
 - ``ioc_ingest``: read the registry; insert/select the readings, events, rejects and status history it writes;
   update device state; TEMP tables (its de-duplicating staging path).
-- ``ioc_api``: read everything; write alert history and acknowledgements; manage API keys (no delete).
+- ``ioc_api``: read everything; write alert history and acknowledgements; manage API keys and register or
+  decommission devices (no delete anywhere).
 - ``ioc_grafana``: read everything except API key hashes.
 
 The rules match table names, so a table added by a later migration is covered as soon as its name fits a rule;
@@ -45,11 +46,12 @@ RULES: tuple[Rule, ...] = (
     Rule(INGEST, ("SELECT", "INSERT"), (*READINGS, "ingest_*")),
     Rule(INGEST, ("SELECT", "INSERT", "UPDATE"), ("device_state",)),
     Rule(API, ("SELECT",), ("*",)),
-    Rule(API, ("INSERT", "UPDATE"), ("alerts", "alert_*", "api_keys")),
+    Rule(API, ("INSERT", "UPDATE"), ("alerts", "alert_*", "api_keys", "devices")),  # admins register/decommission
+    Rule(API, ("INSERT",), ("device_state",)),  # the state row of a device registered through the API
     Rule(GRAFANA, ("SELECT",), ("*",), exclude=("api_keys",)),
 )
 # Tables only the owner (migrations, `ioc devices import`, operators) writes.
-OWNER_WRITES_ONLY = frozenset({"devices", "schema_migrations"})
+OWNER_WRITES_ONLY = frozenset({"schema_migrations"})
 
 
 def relations(conn: psycopg.Connection[Any]) -> list[tuple[str, str]]:
