@@ -69,6 +69,12 @@ class ProductionBroker(MosquittoBroker):
         self.pki = make_pki(self.etc / "certs")
         shutil.copy(SERVICES_ACL, self.etc / "ioc" / "services.acl")
 
+    @property
+    def pid(self) -> int:
+        if self._proc is None:
+            raise RuntimeError("broker not running")
+        return self._proc.pid
+
     def _build_config(self, tmp_dir: Path) -> str:
         swaps = [
             ("listener 1883 127.0.0.1\n", f"listener {self.port} 127.0.0.1\n"),
@@ -177,3 +183,75 @@ class Client:
 
     def __exit__(self, *exc: object) -> None:
         self.close()
+
+
+class AckedPublisher:
+    """QoS 1 publisher with credentials (and TLS when ``ca`` is given) that remembers *which* messages the broker
+    acknowledged, across reconnects (paho resends unacknowledged messages after one). At most ``window`` messages
+    unacknowledged, like testkit.mqtt.Publisher."""
+
+    def __init__(self, port: int, username: str, password: str, *, ca: Path | None = None, client_id: str = "",
+                 window: int = 1000) -> None:
+        self.client = mqtt.Client(CallbackAPIVersion.VERSION2, client_id=client_id, protocol=mqtt.MQTTv311)
+        self.client.username_pw_set(username, password)
+        if ca is not None:
+            self.client.tls_set(ca_certs=str(ca))
+        self.client.max_inflight_messages_set(window)
+        self.client.reconnect_delay_set(1, 2)
+        self._window = threading.BoundedSemaphore(window)
+        self._lock = threading.Lock()
+        self._pending: dict[int, int] = {}  # mid -> index of the message in the order published
+        self._early: set[int] = set()       # PUBACKs that arrived before publish() returned the mid
+        self.acked: set[int] = set()
+        self.connects = 0
+        self._connected = threading.Event()
+        self.client.on_connect = self._on_connect
+        self.client.on_publish = self._on_publish
+        self.client.connect_async("127.0.0.1", port)
+        self.client.loop_start()
+        if not self._connected.wait(10):
+            self.close()
+            raise ConnectionError(f"publisher could not connect to 127.0.0.1:{port}")
+
+    def _on_connect(self, client: Any, userdata: Any, flags: Any, reason: Any, props: Any) -> None:
+        if not reason.is_failure:
+            self.connects += 1
+            self._connected.set()
+
+    def _on_publish(self, client: Any, userdata: Any, mid: int, reason: Any, props: Any) -> None:
+        with self._lock:
+            index = self._pending.pop(mid, None)
+            if index is None:
+                self._early.add(mid)
+                return
+            self.acked.add(index)
+        self._window.release()
+
+    def publish(self, index: int, topic: str, payload: bytes) -> None:
+        self._window.acquire()
+        info = self.client.publish(topic, payload, qos=1)
+        with self._lock:
+            if info.mid in self._early:
+                self._early.discard(info.mid)
+                self.acked.add(index)
+                release = True
+            else:
+                self._pending[info.mid] = index
+                release = False
+        if release:
+            self._window.release()
+
+    def unacknowledged(self) -> int:
+        with self._lock:
+            return len(self._pending)
+
+    def close(self) -> None:
+        self.client.disconnect()
+        self.client.loop_stop()
+
+
+def rss_bytes(pid: int) -> int:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1]) * 1024
+    raise RuntimeError(f"no VmRSS for {pid}")
