@@ -269,12 +269,13 @@ def _impostor_attempts(broker: ProductionBroker, site: Site) -> list[Client]:
     return [on_devices]
 
 
-def _session_attack(site: Site, broker: ProductionBroker) -> tuple[int, list[Client], IngestProcess]:
+def _session_attack(site: Site, broker: ProductionBroker, group: dict[str, str] = GROUP
+                    ) -> tuple[int, list[Client], IngestProcess]:
     """100 readings while ingest runs, 100 more while it is stopped (queued in its persistent session), an impostor
     in between, ingest back: how many of the 200 broker-acknowledged readings were stored."""
     with psycopg.connect(site.dsn, autocommit=True) as conn:
         conn.execute("TRUNCATE ioc.lighting_readings")
-    with IngestProcess(site.dsn, _ingest_url(broker), **GROUP) as ingest, device(broker, site, "LAMP0000") as lamp:
+    with IngestProcess(site.dsn, _ingest_url(broker), **group) as ingest, device(broker, site, "LAMP0000") as lamp:
         ingest.wait_connected()
         assert lamp.connect().connected
         _stream(lamp, 0, 100)
@@ -284,7 +285,7 @@ def _session_attack(site: Site, broker: ProductionBroker) -> tuple[int, list[Cli
         _stream(lamp, 100, 100)  # queued for ioc-ingest-0
         impostors += _impostor_attempts(broker, site)  # while it is away
         settle()
-    with IngestProcess(site.dsn, _ingest_url(broker), **GROUP) as back:
+    with IngestProcess(site.dsn, _ingest_url(broker), **group) as back:
         back.wait_connected()
         stored = wait_for(site.dsn, "SELECT count(*) FROM ioc.lighting_readings", 200, 30)
         assert back.stop() == 0
@@ -313,6 +314,19 @@ def test_the_takeover_test_detects_the_attack_without_the_fix(site: Site) -> Non
     assert conf.count("use_username_as_clientid true\n") == 1
     with site.broker(conf.replace("use_username_as_clientid true\n", "")) as weak:
         stored, impostors, _ = _session_attack(site, weak)
+        for c in impostors:
+            c.close()
+    assert stored < 200
+
+
+@pytest.mark.slow
+def test_a_device_that_knows_the_shared_group_name_takes_its_share(site: Site) -> None:
+    """Why IOC_INGEST_SHARED_GROUP is a secret in production: with the default, guessable name, the impostor's
+    subscription to $share/ioc-ingest/… is granted, the broker hands it its round-robin share of the queued readings,
+    and the ACL then refuses to deliver them — lost. If a Mosquitto upgrade ever checks SUBSCRIBE in acl_file, this
+    test fails and the secret becomes unnecessary (deploy/SCALING.md, "Shared-subscription group")."""
+    with site.broker() as fresh:  # a fresh broker: no session of an earlier test subscribed under another group
+        stored, impostors, _ = _session_attack(site, fresh, {"IOC_INGEST_SHARED_GROUP": "ioc-ingest"})
         for c in impostors:
             c.close()
     assert stored < 200
