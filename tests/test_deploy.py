@@ -209,3 +209,38 @@ def test_each_worker_instance_gets_a_valid_distinct_port(instance: int, port: in
     done = subprocess.run(["/bin/sh", "-c", command[len("/bin/sh -c '"):-1]], capture_output=True, text=True,
                           check=True)
     assert f"IOC_INGEST_METRICS_PORT={port}" in done.stdout.splitlines()
+
+
+def test_make_secrets_then_broker_accounts_give_every_service_and_device_an_account(
+        plain_database: str, tmp_path: Path) -> None:
+    """deploy/compose/make-secrets.sh creates every secret the compose file names (and keeps them on a second run);
+    broker-accounts.sh, as the compose service runs it, turns them and the registry into the broker's accounts."""
+    from ioc.broker_auth import read_passwd, verify_secret
+    from testkit.feeds import lamps, register
+
+    secrets = tmp_path / "secrets"
+    env = dict(os.environ, SECRETS_DIR=str(secrets))
+    subprocess.run([str(COMPOSE / "make-secrets.sh"), "mqtt.test.invalid"], env=env, check=True, capture_output=True)
+    first = {p.name: p.read_bytes() for p in secrets.iterdir()}
+    subprocess.run([str(COMPOSE / "make-secrets.sh"), "mqtt.test.invalid"], env=env, check=True, capture_output=True)
+    assert {p.name: p.read_bytes() for p in secrets.iterdir()} == first
+    named = {Path(s["file"]).name for s in yaml.safe_load((COMPOSE / "docker-compose.yml").read_text())["secrets"]
+             .values()}
+    assert named <= set(first)
+    assert secrets.stat().st_mode & 0o777 == 0o700
+    assert (secrets / "mqtt_ca.key").stat().st_mode & 0o777 == 0o600
+
+    register(plain_database, lamps(3))
+    (tmp_path / "accounts").mkdir()
+    (tmp_path / "issued").mkdir()
+    env = dict(os.environ, SECRETS_DIR=str(secrets), ACCOUNTS_DIR=str(tmp_path / "accounts"),
+               ISSUED_DIR=str(tmp_path / "issued"), IOC_DATABASE_URL=plain_database,
+               PATH=f"{REPO_ROOT / '.venv' / 'bin'}:{os.environ['PATH']}")
+    subprocess.run(["/bin/sh", str(COMPOSE / "broker-accounts.sh")], env=env, check=True, capture_output=True)
+    services = read_passwd(tmp_path / "accounts" / "services.passwd")
+    for name in ("ingest", "api", "recorder", "simulator"):
+        password = (secrets / f"mqtt_{name}_password").read_text().splitlines()[0]
+        assert verify_secret(password, services[f"ioc-{name}"])
+    assert set(read_passwd(tmp_path / "accounts" / "devices.passwd")) == {"LAMP0000", "LAMP0001", "LAMP0002"}
+    (issued,) = (tmp_path / "issued").iterdir()
+    assert issued.read_text().count("\n") == 4  # header + 3 devices

@@ -5,7 +5,7 @@
 # Devices get the CA certificate (secrets/mqtt_ca.crt) to verify the broker. Keep secrets/mqtt_ca.key offline.
 set -eu
 host=${1:?usage: $0 BROKER_HOSTNAME}
-dir=$(cd "$(dirname "$0")" && pwd)/secrets
+dir=${SECRETS_DIR:-$(cd "$(dirname "$0")" && pwd)/secrets}
 mkdir -p "$dir"
 cd "$dir"
 umask 077
