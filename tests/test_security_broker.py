@@ -192,6 +192,22 @@ def test_plaintext_to_the_tls_listener_fails(broker: ProductionBroker, site: Sit
         assert not answer.startswith(b"\x20"), answer  # 0x20 = CONNACK
 
 
+def test_client_certificates_can_be_required(site: Site) -> None:
+    """The documented option: `require_certificate true` on the devices' listener — then a device needs a
+    certificate from the private CA on top of its secret."""
+    conf = PRODUCTION_CONF.read_text()
+    assert conf.count("require_certificate false\n") == 1
+    with site.broker(conf.replace("require_certificate false\n", "require_certificate true\n")) as strict:
+        pki, secret = strict.pki, site.secrets["LAMP0000"]
+        with Client(strict.device_port, "LAMP0000", secret, ca=pki.ca) as no_cert:
+            assert not no_cert.connect(timeout=5).connected
+        with Client(strict.device_port, "LAMP0000", secret, ca=pki.ca, cert=(pki.client_cert, pki.client_key)) as ok:
+            assert ok.connect().connected
+        with Client(strict.device_port, "LAMP0000", "wrong", ca=pki.ca,
+                    cert=(pki.client_cert, pki.client_key)) as wrong:
+            assert not wrong.connect().connected  # the certificate adds to the secret, it does not replace it
+
+
 # --- what a connected device may do -----------------------------------------------------------------------------
 
 def test_a_device_publishes_only_under_its_own_id(broker: ProductionBroker, site: Site) -> None:
