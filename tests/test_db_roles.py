@@ -23,6 +23,7 @@ from testkit.broker import MosquittoBroker
 from testkit.feeds import lamp_feed, lamps, register, wait_for
 from testkit.ingest import IngestProcess
 from testkit.mqtt import Publisher
+from tests.conftest import STORAGE_PATHS, migrated_database, require_storage
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(240)]
 
@@ -56,10 +57,18 @@ def _denied(conn: psycopg.Connection[Any], role: str, statement: str) -> bool:
     return False
 
 
+@pytest.fixture(scope="module", params=STORAGE_PATHS)
+def roles_database(request: pytest.FixtureRequest) -> Iterator[str]:
+    """One migrated database per storage path for the read-only checks (each runs in a rolled-back transaction)."""
+    require_storage(request.param)
+    for dsn in migrated_database(request.param):
+        register(dsn, lamps(2))
+        yield dsn
+
+
 @pytest.fixture
-def as_owner(database: str) -> Iterator[psycopg.Connection[Any]]:
-    register(database, lamps(2))
-    with psycopg.connect(database, autocommit=True) as conn:
+def as_owner(roles_database: str) -> Iterator[psycopg.Connection[Any]]:
+    with psycopg.connect(roles_database, autocommit=True) as conn:
         yield conn
 
 
@@ -108,8 +117,13 @@ def test_grafana_role_reads_everything_but_cannot_write(as_owner: psycopg.Connec
     assert not _denied(as_owner, API, "SELECT * FROM ioc.lighting_1h LIMIT 1")
 
 
-def test_grants_cover_tables_added_by_later_migrations(as_owner: psycopg.Connection[Any], database: str) -> None:
+def test_grants_cover_tables_added_by_later_migrations(plain_database: str) -> None:
     """A table created after the grants (as a later migration would) is granted on the next `ioc db migrate`."""
+    with psycopg.connect(plain_database, autocommit=True) as as_owner:
+        _later_table_is_granted(as_owner, plain_database)
+
+
+def _later_table_is_granted(as_owner: psycopg.Connection[Any], database: str) -> None:
     as_owner.execute("CREATE TABLE ioc.alert_acks (id bigint GENERATED ALWAYS AS IDENTITY, who text)")
     assert _denied(as_owner, API, "INSERT INTO ioc.alert_acks (who) VALUES ('op')")
     assert _denied(as_owner, GRAFANA, "SELECT * FROM ioc.alert_acks")
