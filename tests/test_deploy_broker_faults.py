@@ -82,8 +82,10 @@ def test_broker_restart_with_sigterm_mid_stream_loses_no_acknowledged_reading(
             time.sleep(0.1)
         pub.close()
         acked = pub.acked
-        assert pub.connects >= 2 and len(acked) == total  # it reconnected and paho resent what was not acked
-        assert wait_for(plain_database, "SELECT count(*) >= %s FROM ioc.lighting_readings", True, 120, len(acked))
+        assert pub.connects >= 2, "the publisher never saw the broker go away"
+        assert len(acked) == total, f"{total - len(acked)} never acknowledged (paho resends them after reconnecting)"
+        assert wait_for(plain_database, "SELECT count(*) >= %s FROM ioc.lighting_readings", True, 120, len(acked)), \
+            f"not all stored within 120 s; ingest log tail:\n{''.join(ingest.log[-20:])}"
         assert sum("subscribed to" in line for line in ingest.log) >= 2  # the ingest reconnected too
         assert ingest.stop() == 0
     stored = stored_minutes(plain_database)
