@@ -160,6 +160,9 @@ def test_ingest_runs_as_the_ingest_role(plain_database: str, broker: MosquittoBr
     goes through the TEMP staging path). Plain PostgreSQL only: the grants are the same on both paths, which the
     SET ROLE tests above check."""
     database = plain_database
+    with psycopg.connect(database, autocommit=True) as conn:  # as deploy/compose/initdb hardens the database
+        conn.execute(sql.SQL("REVOKE ALL ON DATABASE {} FROM PUBLIC").format(
+            sql.Identifier(urlsplit(database).path.lstrip("/"))))
     devices = lamps(20)
     register(database, devices)
     feed = lamp_feed(devices, per_device=10)

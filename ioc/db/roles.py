@@ -75,8 +75,9 @@ def apply_grants(conn: psycopg.Connection[Any]) -> int:
     db, schema = sql.Identifier(database), sql.Identifier(SCHEMA)
     roles = sql.SQL(", ").join(sql.Identifier(r) for r in SERVICE_ROLES)
     statements: list[sql.Composable] = [
-        # Nobody but the listed roles (and the owner/superusers) connects or makes temp tables.
-        sql.SQL("REVOKE ALL ON DATABASE {} FROM PUBLIC").format(db),
+        # Explicit, so the roles keep working where the DBA revoked PUBLIC's default CONNECT and TEMPORARY
+        # (`REVOKE ALL ON DATABASE ioc FROM PUBLIC`, as deploy/compose/initdb does). Not revoked here: other roles
+        # a site uses (monitoring, backups, tests) are the DBA's decision.
         sql.SQL("GRANT CONNECT ON DATABASE {} TO {}").format(db, roles),
         # The ingest's de-duplicating path uses per-connection TEMP staging tables.
         sql.SQL("GRANT TEMPORARY ON DATABASE {} TO {}").format(db, sql.Identifier(INGEST)),
