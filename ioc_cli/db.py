@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime
+from pathlib import Path
+from typing import Annotated
 
 import typer
 
@@ -25,6 +27,30 @@ def db_migrate() -> None:
     for name in report.skipped:
         typer.echo(f"skipped  {name} (no variant for the {report.storage_path} path)")
     typer.echo(f"{len(report.applied)} applied, {len(report.skipped)} skipped, {report.already} already applied")
+    typer.echo(f"service-role grants re-applied ({report.grants} statements)")
+
+
+@app.command("password")
+def db_password(
+    role: Annotated[str, typer.Argument(help="ioc_ingest, ioc_api or ioc_grafana")],
+    password_file: Annotated[Path, typer.Option("--password-file", exists=True, dir_okay=False,
+                                                help="file holding the password (first line); '-' is not accepted")],
+) -> None:
+    """Let a service role log in with the password held in a file (hashed here, SCRAM, before it is sent)."""
+    from ioc.db.connect import connect
+    from ioc.db.roles import SERVICE_ROLES, set_password
+
+    if role not in SERVICE_ROLES:
+        typer.echo(f"error: {role!r} is not one of {', '.join(SERVICE_ROLES)}", err=True)
+        raise typer.Exit(2)
+    lines = password_file.read_text(encoding="utf-8").splitlines()
+    if not lines or not lines[0]:
+        typer.echo(f"error: {password_file} is empty", err=True)
+        raise typer.Exit(2)
+    settings = load(CommonSettings)
+    with connect(settings.database_url, autocommit=True) as conn:
+        set_password(conn, role, lines[0])
+    typer.echo(f"{role} may log in with the password from {password_file}")
 
 
 @app.command("info")

@@ -18,6 +18,7 @@ from typing import Literal
 import psycopg
 
 from ioc.db.connect import connect, ensure_database, timescaledb_installed, timescaledb_offered
+from ioc.db.roles import apply_grants
 from ioc.db.stats import TableStats, table_stats
 
 MIGRATIONS_DIR = Path(__file__).with_name("migrations")
@@ -60,6 +61,7 @@ class MigrationReport:
     applied: list[str] = field(default_factory=list)
     skipped: list[str] = field(default_factory=list)
     already: int = 0
+    grants: int = 0
 
 
 def discover(directory: Path = MIGRATIONS_DIR) -> dict[int, list[Migration]]:
@@ -143,6 +145,8 @@ def _migrate_locked(conn: psycopg.Connection[tuple[object, ...]], mode: str) -> 
             )
     if timescaledb and report.timescaledb_version is None:
         report.timescaledb_version = timescaledb_installed(conn)
+    # Every run, not once: tables added by later migrations get their service-role grants too.
+    report.grants = apply_grants(conn)
     return report
 
 
