@@ -4,7 +4,8 @@ Migrations run as the schema owner (the only role with DDL rights). The services
 nothing and hold only the table privileges below, so none of them can create, alter or drop anything:
 
 - ``ioc_ingest``: read the registry; insert/select the readings, events, rejects and status history it writes;
-  update device state; TEMP tables (its de-duplicating staging path).
+  update device state and a redelivered rejection's count; delete events, rejects and status history past their
+  retention (plain PostgreSQL); TEMP tables (its de-duplicating staging path).
 - ``ioc_api``: read everything; write alert history and acknowledgements; manage API keys and register or
   decommission devices (no delete anywhere).
 - ``ioc_grafana``: read everything except API key hashes.
@@ -45,6 +46,9 @@ RULES: tuple[Rule, ...] = (
     Rule(INGEST, ("SELECT",), ("devices",)),
     Rule(INGEST, ("SELECT", "INSERT"), (*READINGS, "ingest_*")),
     Rule(INGEST, ("SELECT", "INSERT", "UPDATE"), ("device_state",)),
+    Rule(INGEST, ("UPDATE",), ("rejected_messages",)),  # a redelivered bad message bumps its row's times_received
+    # Retention clean-up on plain PostgreSQL (services/ingest/retention.py); TimescaleDB drops chunks by policy.
+    Rule(INGEST, ("DELETE",), ("rejected_messages", "device_events", "device_status_changes")),
     Rule(API, ("SELECT",), ("*",)),
     Rule(API, ("INSERT", "UPDATE"), ("alerts", "alert_*", "api_keys", "devices")),  # admins register/decommission
     Rule(API, ("INSERT",), ("device_state",)),  # the state row of a device registered through the API
