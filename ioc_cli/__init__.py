@@ -11,13 +11,14 @@ import sys
 import typer
 
 from ioc.settings import SettingsError
-from ioc_cli import db, devices, ingest, schemas
+from ioc_cli import dashboards, db, devices, ingest, schemas
 from simulators.cli import app as sim_app
 
 app = typer.Typer(help="Điện Biên Phủ IOC sensor ingestion backend.", no_args_is_help=True,
                   pretty_exceptions_enable=False)
 app.add_typer(db.app, name="db")
 app.add_typer(devices.app, name="devices")
+app.add_typer(dashboards.app, name="dashboards")
 app.command("schemas")(schemas.schemas)
 app.command("ingest")(ingest.ingest)
 app.add_typer(sim_app, name="sim")

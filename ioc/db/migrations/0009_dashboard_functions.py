@@ -1,0 +1,59 @@
+"""SQL helpers the Grafana dashboards call, with one signature on both storage paths.
+
+- ``ioc.vn_aqi(pollutant, concentration)``: the VN_AQI sub-index of a 24-hour mean concentration (µg/m³),
+  by linear interpolation between the breakpoints of Decision 1459/QĐ-TCMT (2019) of the Vietnam
+  Environment Administration. ``NULL`` in, ``NULL`` out; above the last breakpoint it is capped at 500.
+- ``ioc.storage_stats()``: per reading table, its size before and after compression (TimescaleDB's
+  ``hypertable_compression_stats``; on plain PostgreSQL both are the table's size: ratio 1).
+"""
+
+from __future__ import annotations
+
+# (pollutant, concentration breakpoints BP_i) against the index breakpoints I_i below (QĐ 1459/QĐ-TCMT, table 2).
+AQI_INDEX = (0, 50, 100, 150, 200, 300, 400, 500)
+AQI_BREAKPOINTS = {
+    "pm25": (0, 25, 50, 80, 150, 250, 350, 500),
+    "pm10": (0, 50, 150, 250, 350, 420, 500, 600),
+}
+TABLES = ("lighting_readings", "cabinet_readings", "water_readings", "traffic_readings", "environment_readings")
+
+
+def _vn_aqi() -> str:
+    rows = ", ".join(
+        f"('{p}', {bp[i]}, {bp[i + 1]}, {AQI_INDEX[i]}, {AQI_INDEX[i + 1]})"
+        for p, bp in AQI_BREAKPOINTS.items() for i in range(len(bp) - 1)
+    )
+    return f"""
+CREATE FUNCTION ioc.vn_aqi(pollutant text, concentration double precision) RETURNS integer
+LANGUAGE sql IMMUTABLE PARALLEL SAFE AS $$
+    SELECT CASE
+        WHEN concentration IS NULL THEN NULL
+        WHEN concentration >= max(bp_hi) THEN 500
+        ELSE round(max((i_hi - i_lo) / (bp_hi - bp_lo)::double precision * (greatest(concentration, 0) - bp_lo) + i_lo)
+                   FILTER (WHERE greatest(concentration, 0) >= bp_lo AND greatest(concentration, 0) < bp_hi))::integer
+    END
+    FROM (VALUES {rows}) AS b (p, bp_lo, bp_hi, i_lo, i_hi)
+    WHERE p = pollutant
+$$"""
+
+
+def _storage_stats(timescaledb: bool) -> str:
+    if timescaledb:
+        parts = " UNION ALL ".join(
+            f"""SELECT '{t}'::text, hypertable_size('ioc.{t}'::regclass)
+                       + coalesce(s.before_compression_total_bytes, 0) - coalesce(s.after_compression_total_bytes, 0),
+                       hypertable_size('ioc.{t}'::regclass)
+                FROM hypertable_compression_stats('ioc.{t}'::regclass) s"""
+            for t in TABLES)
+    else:
+        parts = " UNION ALL ".join(
+            f"SELECT '{t}'::text, pg_total_relation_size('ioc.{t}'), pg_total_relation_size('ioc.{t}')"
+            for t in TABLES)
+    return f"""
+CREATE FUNCTION ioc.storage_stats()
+RETURNS TABLE (relation text, uncompressed_bytes bigint, stored_bytes bigint)
+LANGUAGE sql STABLE AS $$ SELECT r, u::bigint, s::bigint FROM ({parts}) x (r, u, s) $$"""
+
+
+def statements(timescaledb: bool) -> list[str]:
+    return [_vn_aqi(), _storage_stats(timescaledb)]
