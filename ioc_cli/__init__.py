@@ -11,7 +11,7 @@ import sys
 import typer
 
 from ioc.settings import SettingsError
-from ioc_cli import dashboards, db, devices, ingest, schemas
+from ioc_cli import alerting, api, dashboards, db, devices, fleet, ingest, schemas
 from simulators.cli import app as sim_app
 
 app = typer.Typer(help="Điện Biên Phủ IOC sensor ingestion backend.", no_args_is_help=True,
@@ -21,7 +21,11 @@ app.add_typer(devices.app, name="devices")
 app.add_typer(dashboards.app, name="dashboards")
 app.command("schemas")(schemas.schemas)
 app.command("ingest")(ingest.ingest)
+app.command("fleet-metrics")(fleet.fleet_metrics)
+app.command("alertmanager-config")(alerting.alertmanager_config)
 app.add_typer(sim_app, name="sim")
+app.command("api")(api.api)
+app.add_typer(api.keys_app, name="api-keys")
 
 
 def main() -> None:

@@ -32,6 +32,7 @@ class DeviceInfo:
     family: str
     city: str
     gateway_id: str | None = None
+    decommissioned: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -104,6 +105,9 @@ def decode(
     if device is None:
         return reject("unknown_device", f"device {parsed.device_id!r} is not in the registry; register it with "
                                         "`ioc devices import`")
+    if device.decommissioned:
+        return reject("decommissioned_device", f"device {parsed.device_id!r} is decommissioned; its history is kept "
+                                               "but new messages are refused (re-register it to accept them)")
     if device.family != parsed.family:
         return reject("family_mismatch", f"device {parsed.device_id!r} is registered as {device.family!r}, "
                                          f"but published under {parsed.family.value!r}")

@@ -26,11 +26,13 @@ class RegistryCache(dict[str, DeviceInfo]):
         self._loaded_at = float("-inf")
 
     def load_all(self) -> None:
-        rows = self._db.get().execute("SELECT device_id, kind, family, city, gateway_id FROM ioc.devices").fetchall()
+        rows = self._db.get().execute(
+            "SELECT device_id, kind, family, city, gateway_id, decommissioned_at IS NOT NULL FROM ioc.devices"
+        ).fetchall()
         self.clear()
         self._unknown_until.clear()
-        for device_id, kind, family, city, gateway in rows:
-            self[device_id] = DeviceInfo(kind, family, city, gateway)
+        for device_id, kind, family, city, gateway, gone in rows:
+            self[device_id] = DeviceInfo(kind, family, city, gateway, gone)
         self._loaded_at = time.monotonic()
 
     def top_up(self, device_ids: Iterable[str]) -> None:
@@ -42,11 +44,12 @@ class RegistryCache(dict[str, DeviceInfo]):
         if not wanted:
             return
         rows = self._db.get().execute(
-            "SELECT device_id, kind, family, city, gateway_id FROM ioc.devices WHERE device_id = ANY(%s)",
+            "SELECT device_id, kind, family, city, gateway_id, decommissioned_at IS NOT NULL FROM ioc.devices"
+            " WHERE device_id = ANY(%s)",
             (list(wanted),),
         ).fetchall()
-        for device_id, kind, family, city, gateway in rows:
-            self[device_id] = DeviceInfo(kind, family, city, gateway)
+        for device_id, kind, family, city, gateway, gone in rows:
+            self[device_id] = DeviceInfo(kind, family, city, gateway, gone)
             wanted.discard(device_id)
         for device_id in wanted:
             self._unknown_until[device_id] = now + NEGATIVE_TTL_S

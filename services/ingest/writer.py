@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
+import orjson
 import psycopg
 from psycopg import sql
 
@@ -84,12 +85,15 @@ class Writer:
         result = WriteResult()
         rows: dict[str, list[Row]] = defaultdict(list)
         newest: dict[str, datetime] = {}
+        latest: dict[str, Latest] = {}
         statuses: list[tuple[str, str, bool, bool]] = []
         for m in messages:
             if m.rows and m.table:
                 rows[m.table].extend(m.rows)
                 if m.device_id and m.newest and (m.device_id not in newest or m.newest > newest[m.device_id]):
                     newest[m.device_id] = m.newest
+                if m.device_id and m.table in LATEST_TABLES:
+                    _keep_latest(latest, m.device_id, m.table, m.rows)
             if m.status and m.device_id:
                 statuses.append((m.device_id, m.status, m.is_gateway, m.status_retained))
             result.rejections.extend(m.rejections)
@@ -100,7 +104,7 @@ class Writer:
                 result.rows[table] = inserted
                 result.duplicates[table] = len(table_rows) - inserted
             if newest:
-                self._touch_devices(cur, newest, now)
+                self._touch_devices(cur, newest, now, latest)
             for device_id, status, is_gateway, retained in statuses:
                 self._set_status(cur, device_id, status, is_gateway, retained, now)
             if result.rejections:
@@ -134,19 +138,30 @@ class Writer:
                 copy.write_row(row)
 
     @staticmethod
-    def _touch_devices(cur: psycopg.Cursor[Any], newest: dict[str, datetime], now: datetime) -> None:
+    def _touch_devices(cur: psycopg.Cursor[Any], newest: dict[str, datetime], now: datetime,
+                       latest: dict[str, Latest]) -> None:
         # Sorted ids: N workers upserting overlapping devices lock rows in the same order, so never deadlock.
+        # The latest-value row (last_reading) changes only for a strictly newer reading time: a late, older reading
+        # (a back-fill, a redelivery) never replaces it, whatever order messages arrive in.
         ids = sorted(newest)
+        at = [latest[i].time if i in latest else None for i in ids]
+        values = [_latest_json(latest[i]) if i in latest else None for i in ids]
         cur.execute(
-            """INSERT INTO ioc.device_state AS s (device_id, last_seen, last_reading_time)
-               SELECT u.device_id, %s, u.newest
-               FROM unnest(%s::text[], %s::timestamptz[]) AS u(device_id, newest)
+            """INSERT INTO ioc.device_state AS s (device_id, last_seen, last_reading_time, last_reading_at,
+                                                  last_reading)
+               SELECT u.device_id, %s, u.newest, u.at, u.reading::jsonb
+               FROM unnest(%s::text[], %s::timestamptz[], %s::timestamptz[], %s::text[])
+                    AS u(device_id, newest, at, reading)
                JOIN ioc.devices d USING (device_id)
                ORDER BY u.device_id
                ON CONFLICT (device_id) DO UPDATE
                SET last_seen = greatest(s.last_seen, EXCLUDED.last_seen),
-                   last_reading_time = greatest(s.last_reading_time, EXCLUDED.last_reading_time)""",
-            (now, ids, [newest[i] for i in ids]),
+                   last_reading_time = greatest(s.last_reading_time, EXCLUDED.last_reading_time),
+                   last_reading_at = greatest(s.last_reading_at, EXCLUDED.last_reading_at),
+                   last_reading = CASE WHEN EXCLUDED.last_reading_at > s.last_reading_at OR s.last_reading_at IS NULL
+                                       THEN coalesce(EXCLUDED.last_reading, s.last_reading)
+                                       ELSE s.last_reading END""",
+            (now, ids, [newest[i] for i in ids], at, values),
         )
 
     @staticmethod
@@ -178,6 +193,39 @@ class Writer:
             for r in rejections:
                 copy.write_row((now, _text(r.topic), r.device_id and _text(r.device_id), r.reason, _text(r.detail),
                                 r.payload[: self._keep], len(r.payload)))
+
+
+# Reading tables whose newest row per device is kept in ioc.device_state.last_reading (events are not readings).
+LATEST_TABLES = frozenset(("lighting_readings", "cabinet_readings", "water_readings", "traffic_readings",
+                           "environment_readings"))
+_SKIP_COLUMNS = frozenset(("time", "device_id", "ingest_time"))
+
+
+@dataclass(slots=True)
+class Latest:
+    time: datetime
+    table: str
+    rows: list[Row]  # the rows at that time: one, or one per lane for traffic
+
+
+def _keep_latest(latest: dict[str, Latest], device_id: str, table: str, rows: list[Row]) -> None:
+    for row in rows:
+        t = row[0]  # every reading table's rows start with the reading time
+        held = latest.get(device_id)
+        if held is None or t > held.time:
+            latest[device_id] = Latest(t, table, [row])
+        elif t == held.time and table == "traffic_readings" and all(r[2] != row[2] for r in held.rows):
+            held.rows.append(row)
+
+
+def _latest_json(latest: Latest) -> str:
+    """The newest reading as a JSON object of the table's columns (nulls left out); traffic as
+    ``{"lanes": [...]}``."""
+    columns = TABLES[latest.table].columns
+    objects = [{c: v for c, v in zip(columns, row, strict=True) if c not in _SKIP_COLUMNS and v is not None}
+               for row in latest.rows]
+    value: dict[str, Any] = {"lanes": objects} if latest.table == "traffic_readings" else objects[0]
+    return orjson.dumps(value).decode()
 
 
 def _text(value: str) -> str:

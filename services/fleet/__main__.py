@@ -1,0 +1,5 @@
+import sys
+
+from services.fleet.service import main
+
+sys.exit(main())
