@@ -132,12 +132,15 @@ def sql_variable(value: VariableValue) -> str:
 
 
 def prom_variable(value: VariableValue) -> str:
-    """Prometheus formatting: several values as a regex alternation, escaped."""
+    """The Prometheus data source's interpolateQueryExpr: a single-value variable has ``\\`` and ``'`` escaped;
+    a multi-value one becomes a regex alternation of regex-escaped values."""
     if value.all and value.all_value is not None:
         return value.all_value
     values = value.options if value.all else value.values
+    if not (value.multi or value.include_all):
+        return values[0].replace("\\", "\\\\").replace("'", "\\\\'") if values else ""
     escaped = [re.sub(r"([\\^$.|?*+()\[\]{}])", r"\\\\\1", v) for v in values]
-    return escaped[0] if len(escaped) == 1 else "(" + "|".join(escaped) + ")"
+    return "(" + "|".join(escaped) + ")"
 
 
 def interpolate(text: str, variables: Mapping[str, VariableValue], builtins: Mapping[str, str],

@@ -109,6 +109,10 @@ SELECT a.starts_at AS "time", a.alertname AS "Cảnh báo", a.severity AS "Mức
  LIMIT 100""")
 
 INGEST_RATE = PromTarget('sum(rate(ioc_ingest_messages_total[$__rate_interval]))', legend="messages/s")
+# From the fleet exporter (services/fleet): areas (cabinets, DMAs) where most devices went silent at once, and
+# tripped cabinets; "or vector(0)" shows 0, not "No data", while nothing is wrong.
+SILENT_AREAS = PromTarget('count(ioc_fleet_area_silent_ratio{city="$city"} > 0.5) or vector(0)', legend="areas")
+TRIPPED = PromTarget('sum(ioc_fleet_cabinet_tripped{city="$city"}) or vector(0)', legend="cabinets")
 
 PCT_GOOD = Thresholds(RED, ((0.9, ORANGE), (0.98, GREEN)))
 
@@ -153,12 +157,18 @@ def dashboard() -> Dashboard:
             Row("Cảnh báo và tiếp nhận dữ liệu"),
             table("Cảnh báo đang hoạt động", "Firing alerts from the alert history (ioc.alerts), most severe "
                                              "first.", [ACTIVE_ALERTS], unit="none", decimals=0,
-                  thresholds=Thresholds(GREEN), width=16, height=9),
+                  thresholds=Thresholds(GREEN), width=12, height=10),
+            stat("Khu vực mất tín hiệu", "Cabinets and metered areas where more than half of the devices are "
+                                         "silent now (fleet exporter): a feeder or gateway outage, not single "
+                                         "devices.", [SILENT_AREAS], unit="none", decimals=0,
+                 thresholds=Thresholds(GREEN, ((1, RED),)), height=5),
+            stat("Tủ điện bị ngắt", "Lighting cabinets tripped now (fleet exporter).", [TRIPPED], unit="none",
+                 decimals=0, thresholds=Thresholds(GREEN, ((1, RED),)), height=5),
             stat("Tốc độ tiếp nhận", "MQTT messages handled per second by all ingest workers (Prometheus).",
-                 [INGEST_RATE], unit="suffix: msg/s", decimals=0, thresholds=Thresholds(BLUE), height=9),
+                 [INGEST_RATE], unit="suffix: msg/s", decimals=0, thresholds=Thresholds(BLUE), height=5),
             stat("Dữ liệu mới nhất", "Seconds since the newest message from any device of the selection "
                                      "arrived (ingest time), at the end of the range.", [FRESHNESS],
-                 unit="s", decimals=0, thresholds=Thresholds(GREEN, ((120, ORANGE), (600, RED))), height=9),
+                 unit="s", decimals=0, thresholds=Thresholds(GREEN, ((120, ORANGE), (600, RED))), height=5),
         ],
     )
 

@@ -18,7 +18,8 @@ SINCE_COMMIT = PromTarget("time() - max(ioc_ingest_last_commit_timestamp_seconds
 COMMIT = [PromTarget(f"histogram_quantile({q}, sum by (le) (rate(ioc_ingest_commit_seconds_bucket[{RATE}])))",
                      legend=f"p{round(q * 100)}") for q in (0.5, 0.99)]
 UP = PromTarget("min(ioc_ingest_db_up) * min(ioc_ingest_mqtt_connected)", legend="ingest")
-# API latency: the API service (services/api) exports this histogram; until it is deployed the panel is empty.
+FLEET = [PromTarget("max(ioc_fleet_snapshot_duration_seconds)", legend="truy vấn"),
+         PromTarget("time() - max(ioc_fleet_snapshot_timestamp_seconds)", legend="tuổi ảnh chụp")]
 API = [PromTarget(f"histogram_quantile({q}, sum by (le) (rate(ioc_api_request_duration_seconds_bucket[{RATE}])))",
                   legend=f"p{round(q * 100)}") for q in (0.5, 0.95)]
 
@@ -110,5 +111,9 @@ def dashboard() -> Dashboard:
                               "properties": [{"id": "unit", "value": "none"}]}]),
             timeseries("Độ trễ API", "API response time, median and 95th percentile (services/api).", API,
                        unit="s", decimals=3, thresholds=LATENCY, width=8, height=8),
+            timeseries("Bộ xuất trạng thái thiết bị", "Fleet exporter: duration of its snapshot query and age of "
+                                                     "the last successful snapshot, seconds.", FLEET, unit="s",
+                       decimals=2, thresholds=Thresholds(GREEN, ((5, ORANGE), (30, RED)), show="line"), width=16,
+                       height=8),
         ],
     )

@@ -42,8 +42,9 @@ class PanelQuery:
     def sql(self, time_range: TimeRange, variables: Mapping[str, VariableValue], timescaledb: bool) -> str:
         return render_sql(self.text, time_range, self.interval_ms(time_range), variables, timescaledb)
 
-    def promql(self, time_range: TimeRange, scrape_ms: int) -> str:
-        return render_promql(self.text, time_range, self.interval_ms(time_range), scrape_ms)
+    def promql(self, time_range: TimeRange, scrape_ms: int,
+               variables: Mapping[str, VariableValue] | None = None) -> str:
+        return render_promql(self.text, time_range, self.interval_ms(time_range), scrape_ms, variables)
 
 
 def panel_queries(dashboard: JSON) -> Iterator[PanelQuery]:

@@ -19,7 +19,7 @@ from dashboards import provisioning
 from dashboards.builder import TIMEZONE
 from dashboards.lint import lint, lint_all, query_panels, used_variables
 from dashboards.macros import TimeRange
-from dashboards.queries import RANGES, panel_queries
+from dashboards.queries import RANGES, panel_queries, selection
 
 COMMITTED = {p: dashboards.load(p) for p in sorted(dashboards.OUTPUT.rglob("*.json"))}
 EXPECTED_UIDS = {"ioc-overview", "ioc-lighting", "ioc-water", "ioc-traffic", "ioc-environment", "ioc-platform"}
@@ -167,7 +167,8 @@ def test_promql_parses_with_promtool(tmp_path: Path) -> None:
         for q in panel_queries(d):
             if q.language == "promql":
                 for span in RANGES.values():
-                    expr = q.promql(TimeRange.last(span), provisioning.PROMETHEUS_SCRAPE_INTERVAL_MS)
+                    expr = q.promql(TimeRange.last(span), provisioning.PROMETHEUS_SCRAPE_INTERVAL_MS,
+                                    selection(d, {}, {}))
                     assert "$" not in expr, expr
                     rules.append({"record": f"dashboard:q{len(rules)}", "expr": expr})
     assert len(rules) >= 10

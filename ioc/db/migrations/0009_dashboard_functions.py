@@ -39,12 +39,23 @@ $$"""
 
 def _storage_stats(timescaledb: bool) -> str:
     if timescaledb:
-        parts = " UNION ALL ".join(
-            f"""SELECT '{t}'::text, hypertable_size('ioc.{t}'::regclass)
-                       + coalesce(s.before_compression_total_bytes, 0) - coalesce(s.after_compression_total_bytes, 0),
-                       hypertable_size('ioc.{t}'::regclass)
-                FROM hypertable_compression_stats('ioc.{t}'::regclass) s"""
-            for t in TABLES)
+        # Chunk tables hold what is not compressed yet; the compression stats add what is (hypertable_size()
+        # would be simpler but costs ~0.1 s per table on the catalog, too slow for a panel).
+        names = ", ".join(f"'{t}'" for t in TABLES)
+        return f"""
+CREATE FUNCTION ioc.storage_stats()
+RETURNS TABLE (relation text, uncompressed_bytes bigint, stored_bytes bigint)
+LANGUAGE sql STABLE AS $$
+    WITH raw AS (
+        SELECT hypertable_name AS r,
+               sum(pg_total_relation_size(format('%I.%I', chunk_schema, chunk_name)::regclass)) AS b
+          FROM timescaledb_information.chunks WHERE hypertable_schema = 'ioc' GROUP BY 1)
+    SELECT t.r, (coalesce(raw.b, 0) + coalesce(s.before_compression_total_bytes, 0))::bigint,
+           (coalesce(raw.b, 0) + coalesce(s.after_compression_total_bytes, 0))::bigint
+      FROM unnest(ARRAY[{names}]) AS t (r)
+      LEFT JOIN raw USING (r)
+     CROSS JOIN LATERAL hypertable_compression_stats(('ioc.' || t.r)::regclass) s
+$$"""
     else:
         parts = " UNION ALL ".join(
             f"SELECT '{t}'::text, pg_total_relation_size('ioc.{t}'), pg_total_relation_size('ioc.{t}')"
