@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from dashboards.builder import BLUE, GREEN, ORANGE, RED, YELLOW, Dashboard, Row, SqlTarget, Thresholds
 from dashboards.panels import gauge, stat, table, timeseries
-from dashboards.sql import CITY, END, LIGHTING, PLACE, WARD, bucket, local, tiered
+from dashboards.sql import CITY, END, LIGHTING_WARD, PLACE, WARD, WARD_ROWS, bucket, local, tiered
 
 SMART_TARGET = 0.35  # ≥ 35 % of roads on smart / energy-saving / renewable lighting (DESIGN §2)
 # Night for the "dark at night" panels: 19–05 h local keeps clear of the dusk and dawn switching
@@ -41,26 +41,29 @@ SELECT count(*) FILTER (WHERE {NIGHT.format(t=local(END))}
   FROM ioc.devices d {LATEST}
  WHERE {PLACE} AND d.kind = 'streetlight'""")
 
-SRC = tiered(LIGHTING)
+# Per-ward rollups (15 000 lamps → a few rows per bucket). 100 points per panel: 15-minute buckets over a day,
+# the lamps' own report interval, so a 24-hour panel reads the 15-minute rollup.
+SRC = tiered(LIGHTING_WARD)
+LAMP_POINTS = 100
 DARK_SHARE = SqlTarget(f"""
-SELECT {bucket()}, d.ward AS metric,
+SELECT {bucket()}, coalesce(r.ward, '—') AS metric,
        sum(r.n - r.lit) FILTER (WHERE {NIGHT.format(t=local('r.t'))})::float8
          / nullif(sum(r.n) FILTER (WHERE {NIGHT.format(t=local('r.t'))}), 0) AS value
-  FROM {SRC} r JOIN ioc.devices d USING (device_id)
- WHERE {PLACE} AND d.kind = 'streetlight'
+  FROM {SRC} r
+ WHERE {WARD_ROWS}
  GROUP BY 1, 2 ORDER BY 1""", format="time_series")
 
 DIMMING = SqlTarget(f"""
 SELECT {bucket()}, sum(r.illuminance) / nullif(sum(r.n), 0) AS "Mức sáng trung bình",
        sum(r.lit)::float8 / nullif(sum(r.n), 0) AS "Tỉ lệ đèn sáng"
-  FROM {SRC} r JOIN ioc.devices d USING (device_id)
- WHERE {PLACE} AND d.kind = 'streetlight'
+  FROM {SRC} r
+ WHERE {WARD_ROWS}
  GROUP BY 1 ORDER BY 1""", format="time_series")
 
 POWER = SqlTarget(f"""
 SELECT {bucket()}, sum(r.power_w) / nullif(sum(r.n), 0) AS "Công suất trung bình / đèn"
-  FROM {SRC} r JOIN ioc.devices d USING (device_id)
- WHERE {PLACE} AND d.kind = 'streetlight'
+  FROM {SRC} r
+ WHERE {WARD_ROWS}
  GROUP BY 1 ORDER BY 1""", format="time_series")
 
 # Cabinet meters measure what the feeders really draw; per local day from the hourly rollup.
@@ -106,11 +109,12 @@ def dashboard() -> Dashboard:
             timeseries("Tỉ lệ đèn tắt ban đêm", "Per ward, the share of night-time readings (19–05 h local) that "
                                                 "report the lamp not lit. Gaps by day.", [DARK_SHARE],
                        unit="percentunit", decimals=1, thresholds=Thresholds(GREEN, ((0.02, ORANGE), (0.1, RED))),
-                       min=0, max=1),
+                       min=0, max=1, max_data_points=LAMP_POINTS),
             timeseries("Điều chỉnh độ sáng", "Mean dimming level (illuminance 0–1) and share of lit readings.",
-                       [DIMMING], unit="percentunit", decimals=0, thresholds=Thresholds(BLUE), min=0, max=1),
+                       [DIMMING], unit="percentunit", decimals=0, thresholds=Thresholds(BLUE), min=0, max=1,
+                       max_data_points=LAMP_POINTS),
             timeseries("Công suất trung bình mỗi đèn", "Mean power per lamp reading, W.", [POWER], unit="watt",
-                       decimals=0, thresholds=Thresholds(BLUE)),
+                       decimals=0, thresholds=Thresholds(BLUE), max_data_points=LAMP_POINTS),
             timeseries("Điện năng theo ngày", "Energy metered by the lighting cabinets per local day, kWh (hourly "
                                               "rollup; a partial day at each end of the range).", [ENERGY_PER_DAY],
                        unit="kwatth", decimals=0, thresholds=Thresholds(BLUE), bars=True, width=12,

@@ -15,7 +15,7 @@ from dashboards.builder import (
 )
 from dashboards.environment import AQI_THRESHOLDS, RIVER_THRESHOLDS
 from dashboards.panels import geomap, marker_layer, stat, table
-from dashboards.sql import CITY, CITY_FILTER, END, FAMILY, FAMILY_FILTER, PLACE, SILENT, WARD
+from dashboards.sql import CITY, CITY_FILTER, END, FAMILY, FAMILY_FILTER, METER_USE, PLACE, SILENT, WARD
 
 CENTRE = (21.386, 103.017)  # Điện Biên Phủ (DESIGN §2)
 # Attention items are counted per ~280 m × 260 m cell (1/400 degree): a wall map stays readable at city scale
@@ -74,11 +74,9 @@ SELECT avg(coalesce(l.lamp_status = 'ok' AND s.status = 'online', false)::int) A
  WHERE {PLACE} AND d.kind = 'streetlight'""")
 
 WATER_USED = SqlTarget(f"""
-SELECT coalesce(sum(used), 0) AS consumption_m3 FROM (
-  SELECT w.device_id, max(w.max_consumption_m3) - min(w.min_consumption_m3) AS used
-    FROM ioc.water_1h w JOIN ioc.devices d USING (device_id)
-   WHERE $__timeFilter(w.bucket) AND {PLACE} AND d.kind = 'meter'
-   GROUP BY w.device_id) per_meter""")
+SELECT coalesce(sum(m.used), 0) AS consumption_m3
+  FROM {METER_USE} m JOIN ioc.devices d USING (device_id)
+ WHERE {PLACE} AND d.kind = 'meter'""")
 
 AQI_NOW = SqlTarget(f"""
 SELECT max(greatest(ioc.vn_aqi('pm25', pm25), ioc.vn_aqi('pm10', pm10))) AS vn_aqi FROM (

@@ -70,6 +70,8 @@ class Tier:
     rollup: str  # ioc.<rollup>_15m / _1h
     raw: str  # select list over the raw table (must produce the same columns as ``agg``)
     agg: str  # select list over a rollup
+    raw_keys: str = "device_id"  # the grouping columns, from the raw table and from the rollups
+    agg_keys: str = "device_id"
 
 
 def tiered(tier: Tier, time_filter: str = "$__timeFilter({col})") -> str:
@@ -77,14 +79,29 @@ def tiered(tier: Tier, time_filter: str = "$__timeFilter({col})") -> str:
     ``{col}`` (the time or bucket column of each branch), by default the dashboard's time range."""
     raw_filter, agg_filter = time_filter.format(col="time"), time_filter.format(col="bucket")
     return f"""(
-    SELECT time AS t, device_id, {tier.raw} FROM {tier.raw_table}
+    SELECT time AS t, {tier.raw_keys}, {tier.raw} FROM {tier.raw_table}
      WHERE $__interval_ms < {MIN_15M_MS} AND {raw_filter}
     UNION ALL
-    SELECT bucket AS t, device_id, {tier.agg} FROM ioc.{tier.rollup}_15m
+    SELECT bucket AS t, {tier.agg_keys}, {tier.agg} FROM ioc.{tier.rollup}_15m
      WHERE $__interval_ms >= {MIN_15M_MS} AND $__interval_ms < {MIN_1H_MS} AND {agg_filter}
     UNION ALL
-    SELECT bucket AS t, device_id, {tier.agg} FROM ioc.{tier.rollup}_1h
+    SELECT bucket AS t, {tier.agg_keys}, {tier.agg} FROM ioc.{tier.rollup}_1h
      WHERE $__interval_ms >= {MIN_1H_MS} AND {agg_filter}
+  )"""
+
+
+# Water drawn through meters in the range: meters are cumulative counters, so per meter it is the newest value
+# near the end minus the oldest near the start. Only hourly-rollup rows within 3 hours of either end are read
+# (meters report hourly): a 30-day range costs what a 6-hour one does.
+METER_EDGE = "interval '3 hours'"
+METER_USE = f"""(
+    SELECT w.device_id,
+           max(w.max_consumption_m3) FILTER (WHERE w.bucket > $__timeTo()::timestamptz - {METER_EDGE})
+           - min(w.min_consumption_m3) FILTER (WHERE w.bucket < $__timeFrom()::timestamptz + {METER_EDGE}) AS used
+      FROM ioc.water_1h w
+     WHERE (w.bucket BETWEEN $__timeFrom() AND $__timeFrom()::timestamptz + {METER_EDGE}
+            OR w.bucket BETWEEN $__timeTo()::timestamptz - {METER_EDGE} AND $__timeTo())
+     GROUP BY w.device_id
   )"""
 
 
@@ -93,13 +110,16 @@ def local(column: str) -> str:
     return f"({column} AT TIME ZONE 'Asia/Ho_Chi_Minh')"
 
 
-LIGHTING = Tier(
-    "ioc.lighting_readings", "lighting",
-    raw="1 AS n, (power_state IN ('on', 'low'))::int AS lit, (lamp_status <> 'ok')::int AS faulty, "
-        "power_w::float8 AS power_w, illuminance_level::float8 AS illuminance",
-    agg="readings AS n, lit_readings AS lit, fault_readings AS faulty, avg_power_w * readings AS power_w, "
-        "avg_illuminance * readings AS illuminance",
+# Street lamps per ward (migration 0009): rows are (t, city, ward, …); filter them with WARD_ROWS.
+LIGHTING_WARD = Tier(
+    "ioc.lighting_readings r JOIN ioc.devices d USING (device_id)", "lighting_ward",
+    raw="1 AS n, (r.power_state IN ('on', 'low'))::int AS lit, r.power_w::float8 AS power_w, "
+        "r.illuminance_level::float8 AS illuminance",
+    agg="readings AS n, lit_readings AS lit, sum_power_w AS power_w, sum_illuminance AS illuminance",
+    raw_keys="d.city, d.ward", agg_keys="city, ward",
 )
+WARD_ROWS = "r.city = '$city' AND ('__all' IN ($ward) OR r.ward IN ($ward))"
+
 WATER = Tier(
     "ioc.water_readings", "water",
     raw="1 AS n, flow_lph::float8 AS flow_lph, pressure_bar::float8 AS pressure_bar, "

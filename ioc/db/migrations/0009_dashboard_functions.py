@@ -5,6 +5,11 @@
   Environment Administration. ``NULL`` in, ``NULL`` out; above the last breakpoint it is capped at 500.
 - ``ioc.storage_stats()``: per reading table, its size before and after compression (TimescaleDB's
   ``hypertable_compression_stats``; on plain PostgreSQL both are the table's size: ratio 1).
+- ``ioc.lighting_ward_15m`` / ``ioc.lighting_ward_1h``: street-lamp readings rolled up per city and ward.
+  The per-device rollups of 0005 do not shrink 15 000 lamps that report every 15 minutes (a 30-day lighting
+  panel would read 10 million hourly rows); per ward it is a few thousand. Continuous aggregates on TimescaleDB
+  (the 15-minute one joins ``ioc.devices``, the hourly one is built on it), views on plain PostgreSQL.
+- a partial index on water readings that carry alarms: the alarm panels read those rows only.
 """
 
 from __future__ import annotations
@@ -66,5 +71,48 @@ RETURNS TABLE (relation text, uncompressed_bytes bigint, stored_bytes bigint)
 LANGUAGE sql STABLE AS $$ SELECT r, u::bigint, s::bigint FROM ({parts}) x (r, u, s) $$"""
 
 
+WARD_AGGREGATES = """count(*) AS readings,
+       count(*) FILTER (WHERE r.power_state IN ('on', 'low')) AS lit_readings,
+       count(*) FILTER (WHERE r.lamp_status IS NOT NULL AND r.lamp_status <> 'ok') AS fault_readings,
+       sum(r.power_w) AS sum_power_w, sum(r.illuminance_level) AS sum_illuminance"""
+WARD_REGROUP = """sum(readings)::bigint AS readings, sum(lit_readings)::bigint AS lit_readings,
+       sum(fault_readings)::bigint AS fault_readings, sum(sum_power_w) AS sum_power_w,
+       sum(sum_illuminance) AS sum_illuminance"""
+
+
+def _lighting_ward(timescaledb: bool) -> list[str]:
+    if not timescaledb:
+        return [
+            f"""CREATE VIEW ioc.lighting_ward_15m AS
+                SELECT date_bin(INTERVAL '15 minutes', r.time, TIMESTAMPTZ '2000-01-03 00:00:00+00') AS bucket,
+                       d.city, d.ward, {WARD_AGGREGATES}
+                  FROM ioc.lighting_readings r JOIN ioc.devices d ON d.device_id = r.device_id
+                 GROUP BY 1, d.city, d.ward""",
+            f"""CREATE VIEW ioc.lighting_ward_1h AS
+                SELECT date_bin(INTERVAL '1 hour', bucket, TIMESTAMPTZ '2000-01-03 00:00:00+00') AS bucket,
+                       city, ward, {WARD_REGROUP}
+                  FROM ioc.lighting_ward_15m GROUP BY 1, city, ward""",
+        ]
+    # Same refresh window and retention as the per-device rollups (0005).
+    return [
+        f"""CREATE MATERIALIZED VIEW ioc.lighting_ward_15m
+            WITH (timescaledb.continuous, timescaledb.materialized_only = false) AS
+            SELECT time_bucket(INTERVAL '15 minutes', r.time) AS bucket, d.city, d.ward, {WARD_AGGREGATES}
+              FROM ioc.lighting_readings r JOIN ioc.devices d ON d.device_id = r.device_id
+             GROUP BY 1, d.city, d.ward WITH NO DATA""",
+        """SELECT add_continuous_aggregate_policy('ioc.lighting_ward_15m', start_offset => INTERVAL '30 days',
+               end_offset => INTERVAL '15 minutes', schedule_interval => INTERVAL '15 minutes')""",
+        "SELECT add_retention_policy('ioc.lighting_ward_15m', INTERVAL '5 years')",
+        f"""CREATE MATERIALIZED VIEW ioc.lighting_ward_1h
+            WITH (timescaledb.continuous, timescaledb.materialized_only = false) AS
+            SELECT time_bucket(INTERVAL '1 hour', bucket) AS bucket, city, ward, {WARD_REGROUP}
+              FROM ioc.lighting_ward_15m GROUP BY 1, city, ward WITH NO DATA""",
+        """SELECT add_continuous_aggregate_policy('ioc.lighting_ward_1h', start_offset => INTERVAL '30 days',
+               end_offset => INTERVAL '1 hour', schedule_interval => INTERVAL '1 hour')""",
+        "SELECT add_retention_policy('ioc.lighting_ward_1h', INTERVAL '5 years')",
+    ]
+
+
 def statements(timescaledb: bool) -> list[str]:
-    return [_vn_aqi(), _storage_stats(timescaledb)]
+    return [_vn_aqi(), _storage_stats(timescaledb), *_lighting_ward(timescaledb),
+            "CREATE INDEX water_readings_alarms_idx ON ioc.water_readings (time DESC) WHERE cardinality(alarms) > 0"]
