@@ -60,4 +60,5 @@ def alertmanager_config(
         sys.stdout.write(text)
         return
     out.touch(mode=0o600)
+    out.chmod(0o600)  # also when the file existed with wider permissions
     out.write_text(text)

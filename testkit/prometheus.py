@@ -19,6 +19,7 @@ managers with ``start()``/``stop()``.
 from __future__ import annotations
 
 import json
+import re
 import shutil
 import subprocess
 import tempfile
@@ -371,3 +372,37 @@ class WebhookSink:
 
     def __exit__(self, *exc: object) -> None:
         self.stop()
+
+
+_DURATION = re.compile(r"(\d+)(ms|s|m|h|d|w|y)")
+_UNIT_MS = {"ms": 1, "s": 1000, "m": 60_000, "h": 3_600_000, "d": 86_400_000, "w": 604_800_000, "y": 31_536_000_000}
+
+
+def parse_duration_ms(text: str) -> int:
+    """A Prometheus duration ("1h30m", "5m", "500ms") in milliseconds."""
+    parts = _DURATION.findall(text)
+    if not parts or "".join(n + u for n, u in parts) != text:
+        raise ValueError(f"not a Prometheus duration: {text!r}")
+    return sum(int(n) * _UNIT_MS[u] for n, u in parts)
+
+
+def scaled_rule_files(paths: Iterable[Path], factor: float, out_dir: Path) -> list[Path]:
+    """Copies of rule files with every ``for:`` and ``keep_firing_for:`` multiplied by ``factor`` (e.g. 1/60: a
+    minute becomes a second), expressions untouched: end-to-end tests run the real rules on a short clock.
+    Durations are rounded to whole milliseconds, at least 1 ms when the original was not zero."""
+    import yaml  # dev dependency: tests only
+
+    out_dir.mkdir(parents=True, exist_ok=True)
+    written = []
+    for path in paths:
+        doc = yaml.safe_load(path.read_text())
+        for group in doc["groups"]:
+            for rule in group["rules"]:
+                for key in ("for", "keep_firing_for"):
+                    if key in rule:
+                        ms = parse_duration_ms(str(rule[key]))
+                        rule[key] = f"{max(round(ms * factor), 1 if ms else 0)}ms"
+        target = out_dir / path.name
+        target.write_text(yaml.safe_dump(doc, sort_keys=False, allow_unicode=True))
+        written.append(target)
+    return written

@@ -138,6 +138,12 @@ def test_firing_twice_is_one_record_then_resolved_stays_resolved(api: Api) -> No
     assert [(r["status"], r["ends_at"]) for r in recent] == [("resolved", "2026-12-07T21:15:00Z")]
     assert api.get("/v1/alerts", status="firing", since="2026-01-01T00:00:00Z").json() == []
 
+    # the always-firing Watchdog is kept (its heartbeat) but is not an active alert for operators
+    watchdog = {**ALERT, "labels": {"alertname": "Watchdog", "severity": "none"}, "fingerprint": "0dd"}
+    assert api.post("/v1/alerts/webhook", notification(watchdog)).status_code == 200
+    assert api.get("/v1/alerts/active").json() == []
+    assert "Watchdog" in [a["alertname"] for a in api.get("/v1/alerts", since="2026-01-01T00:00:00Z").json()]
+
     # the same alert firing again later is a new occurrence
     again = {**ALERT, "startsAt": "2026-12-08T19:00:00Z"}
     assert api.post("/v1/alerts/webhook", notification(again)).status_code == 200

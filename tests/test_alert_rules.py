@@ -96,3 +96,8 @@ def test_unit_tests_catch_a_changed_rule(tmp_path: Path, alert: str, old: str, n
     result = promtool("test", "rules", tmp_path / "tests" / "fleet_test.yml")
     assert result.returncode != 0
     assert alert in result.stderr + result.stdout
+
+
+def test_prometheus_config_is_valid() -> None:
+    result = promtool("check", "config", ROOT / "deploy" / "prometheus" / "prometheus.yml")
+    assert result.returncode == 0, result.stdout + result.stderr

@@ -175,3 +175,20 @@ def test_one_page_per_group_and_a_resolve(alertmanager: tuple[AlertmanagerServer
     assert len(pages("firing")) == 1 and len(pages("resolved")) == 1
     api = [n for n in sink.notifications("/api") if n["groupLabels"].get("area") == "CAB-0099"]
     assert api and sink.headers("/api")[0].get("Authorization") == "Bearer test-token"
+
+
+def test_cli_renders_to_a_private_file_and_exits_2_without_the_pager(tmp_path: Path) -> None:
+    import os
+    import sys
+
+    base = {k: v for k, v in os.environ.items() if not k.startswith("IOC_")}
+    missing = subprocess.run([sys.executable, "-m", "ioc_cli", "alertmanager-config"], env=base,
+                             capture_output=True, text=True)
+    assert missing.returncode == 2 and "IOC_PAGER_WEBHOOK_URL" in missing.stderr
+    out = tmp_path / "am.yml"
+    ok = subprocess.run([sys.executable, "-m", "ioc_cli", "alertmanager-config", "--out", str(out)],
+                        env={**base, "IOC_PAGER_WEBHOOK_URL": "https://pager.example.net/x"}, capture_output=True,
+                        text=True)
+    assert ok.returncode == 0, ok.stderr
+    assert out.stat().st_mode & 0o077 == 0
+    assert "https://pager.example.net/x" in out.read_text()

@@ -30,7 +30,7 @@ from tests.conftest import PG_SERVER
 pytestmark = pytest.mark.integration
 
 # Examples per operation: ~20 operations × this bounds the run to tens of seconds on a busy 2-core machine.
-EXAMPLES = 25
+EXAMPLES = 20
 CHECKS = [not_a_server_error, status_code_conformance, content_type_conformance, response_schema_conformance]
 
 

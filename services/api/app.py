@@ -36,6 +36,8 @@ def _pool(settings: ApiSettings) -> ConnectionPool[psycopg.Connection[Any]]:
                 "options": f"-c statement_timeout={settings.api_statement_timeout_ms} -c TimeZone=UTC"},
         open=False,
         name="ioc-api",
+        timeout=10,  # a request that waits longer for a connection gets a 503 "busy" instead of hanging
+
     )
 
 

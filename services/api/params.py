@@ -57,7 +57,7 @@ def parse_bbox(bbox: str | None) -> tuple[float, float, float, float] | None:
     return x0, y0, x1, y1
 
 
-def device_filter(
+async def device_filter(
     settings: Annotated[ApiSettings, Depends(get_settings)],
     city: City = None,
     ward: Ward = None,

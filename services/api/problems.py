@@ -12,6 +12,7 @@ import psycopg
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from psycopg_pool import PoolTimeout
 from pydantic import BaseModel, ConfigDict
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
@@ -93,7 +94,13 @@ async def _db_down(request: Request, exc: Exception) -> JSONResponse:
                             "the database cannot be reached; try again shortly", {"Retry-After": "5"})
 
 
+async def _busy(request: Request, exc: Exception) -> JSONResponse:
+    return problem_response(request, 503, "busy", "Too many requests in flight",
+                            "no database connection came free in time; retry shortly", {"Retry-After": "2"})
+
+
 def install(app: FastAPI) -> None:
+    app.add_exception_handler(PoolTimeout, _busy)
     app.add_exception_handler(Problem, _problem)
     app.add_exception_handler(StarletteHTTPException, _http)
     app.add_exception_handler(RequestValidationError, _validation)

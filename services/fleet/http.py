@@ -1,4 +1,4 @@
-"""``/metrics`` (the fleet registry) and ``/health`` (JSON, 503 while the database is unreachable)."""
+"""``/metrics`` (the fleet exposition) and ``/health`` (JSON, 503 while the database is unreachable)."""
 
 from __future__ import annotations
 
@@ -8,15 +8,15 @@ from collections.abc import Callable
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
-from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
+from prometheus_client import CONTENT_TYPE_LATEST
 
 
-def serve(host: str, port: int, registry: CollectorRegistry,
+def serve(host: str, port: int, exposition: Callable[[], bytes],
           health: Callable[[], tuple[bool, dict[str, Any]]]) -> ThreadingHTTPServer:
     class Handler(BaseHTTPRequestHandler):
         def do_GET(self) -> None:
             if self.path == "/metrics":
-                body, status, ctype = generate_latest(registry), 200, CONTENT_TYPE_LATEST
+                body, status, ctype = exposition(), 200, CONTENT_TYPE_LATEST
             elif self.path in ("/health", "/healthz"):
                 ok, detail = health()
                 body = json.dumps({"status": "ok" if ok else "unhealthy", **detail}).encode()

@@ -33,7 +33,7 @@ STATION = ("city", "ward", "area", "device", "site")
 DEVICES = Spec("ioc_fleet_devices", "Registered devices by last reported status (online/offline/unknown)",
                (*DEVICE, "status"))
 SILENT = Spec("ioc_fleet_devices_silent", "Devices silent: offline, or not heard for silent_factor × their report "
-              "interval", DEVICE)
+              "interval (never heard: not silent, status unknown)", DEVICE)
 AREA_DEVICES = Spec("ioc_fleet_area_devices", "Devices in an area (area_type cabinet: its lamps and itself; "
                     "dma: its meters and network points)", AREA)
 AREA_SILENT = Spec("ioc_fleet_area_silent_devices", "Silent devices in an area", AREA)
@@ -80,6 +80,7 @@ def data_families(rows: Iterable[Row], *, schedule_on: bool) -> list[GaugeMetric
     """The data-derived families of one snapshot (every spec above but the exporter's own three)."""
     fams = {s.name: s.family() for s in ALL if s not in (DATABASE_UP, SNAPSHOT_SECONDS, SNAPSHOT_TIME)}
     silent: defaultdict[tuple[str, ...], float] = defaultdict(float)
+    last_seen: dict[str, float] = {}
 
     def add(spec: Spec, labels: Sequence[str], value: float | None) -> None:
         if value is not None:
@@ -116,11 +117,14 @@ def data_families(rows: Iterable[Row], *, schedule_on: bool) -> list[GaugeMetric
             case "intersection":
                 add(CONGESTED, labels, v1)
                 add(SPEED, labels, v2)
-            case "city":
-                add(LAST_SEEN_AGE, labels, v1)
+            case "last_seen":  # per city/ward/family/kind/status: the city's figure is the youngest
+                if v1 is not None:
+                    last_seen[labels[0]] = min(v1, last_seen.get(labels[0], v1))
             case other:
                 raise ValueError(f"snapshot section {other!r} has no metric")
     for key, count in silent.items():
         fams[SILENT.name].add_metric(list(key), count)
+    for city, age in last_seen.items():
+        fams[LAST_SEEN_AGE.name].add_metric([city], age)
     fams[SCHEDULE.name].add_metric([], 1.0 if schedule_on else 0.0)
     return list(fams.values())

@@ -13,16 +13,19 @@ from typing import Any, NamedTuple, Protocol
 
 import psycopg
 
-# Silent: an offline status not followed by any message, or nothing heard for factor × report interval (a device
-# never heard from gets the same grace from its registration).
+# Silent: an offline status not followed by any message, or nothing heard for factor × report interval. A device
+# never heard from is not silent but not yet commissioned (status unknown): importing a city's registry before
+# the hardware is installed must not page every area.
 _SILENT = """(CASE WHEN s.status = 'offline' AND (s.last_seen IS NULL OR s.last_seen <= s.status_changed_at) THEN true
-          ELSE coalesce(s.last_seen, d.created_at) < now() - d.report_interval_s * %(factor)s * interval '1 second'
+          WHEN s.last_seen IS NULL THEN false
+          ELSE s.last_seen < now() - d.report_interval_s * %(factor)s * interval '1 second'
      END)::int"""
 
-# One pass over devices ⋈ device_state ⋈ (newest lamp reading) aggregates three grouping sets at once: by
-# status, by area (cabinet / DMA), by city. Lamps' newest state comes from a hash aggregate over the reading window
-# (max(time) vs max(time) of an on/dimmed reading) rather than a sort. The few hundred devices with series of their
-# own (cabinets, network points, counters, gauges, stations) are picked once into `small` and probed by index.
+# One pass over devices ⋈ device_state ⋈ (newest lamp reading) aggregates two grouping sets at once: by status
+# (by city too, summed in Python) and by area (cabinet / DMA). Lamps' newest state comes from a hash aggregate
+# over the reading window (max(time) vs max(time) of an on/dimmed reading) rather than a sort. The few hundred
+# devices with series of their own (cabinets, network points, counters, gauges, stations) are picked once into
+# `small` (index on kind, migration 0008) and their newest readings probed by primary key.
 SNAPSHOT_SQL = """
 WITH lamp_latest AS (
     SELECT r.device_id, max(r.time) AS newest, max(r.time) FILTER (WHERE r.power_state IN ('on', 'low')) AS newest_on
@@ -44,7 +47,7 @@ agg AS (
            count(*) FILTER (WHERE kind = 'streetlight' AND silent = 0 AND lamp_reporting)::float8 AS lamps,
            count(*) FILTER (WHERE kind = 'streetlight' AND silent = 0 AND lamp_on)::float8 AS lamps_on
     FROM base
-    GROUP BY GROUPING SETS ((city, ward, family, kind, status), (city, area_type, area), (city))
+    GROUP BY GROUPING SETS ((city, ward, family, kind, status), (city, area_type, area))
 ),
 small AS MATERIALIZED (
     SELECT d.device_id, d.kind, d.city, coalesce(d.ward, '') AS ward, coalesce(d.site, '') AS site,
@@ -58,14 +61,14 @@ small AS MATERIALIZED (
 )
 SELECT 'status', ARRAY[city, ward, family, kind, status], n, silent FROM agg WHERE g_status = 0
 UNION ALL
+SELECT 'last_seen', ARRAY[city], extract(epoch FROM now() - last_seen), NULL
+FROM agg WHERE g_status = 0 AND last_seen IS NOT NULL
+UNION ALL
 SELECT 'lamps', ARRAY[city, ward], lamps_on, lamps
 FROM agg WHERE g_status = 0 AND kind = 'streetlight'
 UNION ALL
 SELECT 'area', ARRAY[city, some_ward, area_type, area], n, silent
 FROM agg WHERE g_area = 0 AND area IS NOT NULL
-UNION ALL
-SELECT 'city', ARRAY[city], extract(epoch FROM now() - last_seen), NULL
-FROM agg WHERE g_status = 1 AND g_area = 1 AND last_seen IS NOT NULL
 UNION ALL
 SELECT 'cabinet', ARRAY[c.city, c.ward, c.device_id, c.site],
        (CASE WHEN r.time IS NOT NULL AND (ev.time IS NULL OR r.time > ev.time)

@@ -10,7 +10,7 @@ from typing import Any
 from prometheus_client import CollectorRegistry
 
 from ioc.settings import load
-from services.fleet.collector import FleetCollector
+from services.fleet.collector import Exposition, FleetCollector
 from services.fleet.config import FleetSettings
 from services.fleet.http import serve
 from services.fleet.query import DatabaseSource
@@ -39,10 +39,12 @@ def main() -> int:
         signal.signal(sig, lambda *_: stop.set())
 
     def health() -> tuple[bool, dict[str, Any]]:
-        collector.refresh()
+        collector.refresh()  # no-op while the background snapshot is fresh
         return collector.database_up, {"database_ok": collector.database_up}
 
-    server = serve(settings.fleet_metrics_host, settings.fleet_metrics_port, registry, health)
+    if settings.fleet_cache_s > 0:
+        collector.refresh_in_background(stop)
+    server = serve(settings.fleet_metrics_host, settings.fleet_metrics_port, Exposition(registry, collector), health)
     log.info("fleet metrics on http://%s:%d/metrics", settings.fleet_metrics_host, server.server_address[1])
     stop.wait()
     server.shutdown()

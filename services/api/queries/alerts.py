@@ -46,6 +46,7 @@ def store(conn: psycopg.Connection[Any], alerts: list[dict[str, Any]]) -> None:
 def active(conn: psycopg.Connection[Any], city: str | None, limit: int) -> list[dict[str, Any]]:
     with conn.cursor(row_factory=dict_row) as cur:
         return cur.execute(SELECT + """WHERE a.status = 'firing' AND (%(city)s::text IS NULL OR a.city = %(city)s)
+                                         AND a.severity IS DISTINCT FROM 'none' -- the Watchdog heartbeat
                                        ORDER BY a.starts_at DESC LIMIT %(limit)s""",
                            {"city": city, "limit": limit}).fetchall()
 

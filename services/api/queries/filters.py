@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 from psycopg import sql
@@ -35,7 +35,6 @@ class DeviceFilter:
     state: str | None = None  # derived: online / offline / silent / decommissioned
     bbox: tuple[float, float, float, float] | None = None  # min lon, min lat, max lon, max lat
     include_decommissioned: bool = True
-    extra: dict[str, Any] = field(default_factory=dict)
 
     def where(self, params: dict[str, Any]) -> sql.Composable:
         """A WHERE clause over ``d`` (devices) and ``s`` (device_state); fills ``params``."""

@@ -126,7 +126,8 @@ City = Annotated[str | None, Query(pattern=r"^[a-z0-9-]{1,64}$")]
 Limit = Annotated[int, Query(ge=1, le=1000)]
 
 
-@router.get("/alerts/active", summary="Alerts firing now, newest first, with their acknowledgements",
+@router.get("/alerts/active", summary="Alerts firing now, newest first, with their acknowledgements (the always-firing "
+            "Watchdog, severity none, is left out; /v1/alerts lists it)",
             response_model=list[Alert])
 def active_alerts(db: Db, _: Viewer, city: City = None, limit: Limit = 200) -> list[Alert]:
     return [Alert(**r) for r in q.active(db, city, limit)]

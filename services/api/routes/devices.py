@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Body, Path, Query, Request, Response
@@ -14,6 +15,7 @@ from services.api.models import DeviceDetail, DeviceOut, DevicePage, State
 from services.api.params import Filter, decode_cursor, next_link, page_size, parse_bbox
 from services.api.problems import ERRORS, Problem, not_found
 from services.api.queries import devices as q
+from services.api.queries.filters import DeviceFilter
 
 router = APIRouter(prefix="/v1", tags=["devices"], responses=ERRORS)
 
@@ -21,13 +23,13 @@ DeviceId = Annotated[str, Path(pattern=DEVICE_ID_RE.pattern)]
 GEOJSON = "application/geo+json"
 
 
-def _select(flt: Any, status: str | None, state: str | None, bbox: str | None, silent: bool | None) -> Any:
+def _select(flt: DeviceFilter, status: str | None, state: str | None, bbox: str | None,
+            silent: bool | None) -> DeviceFilter:
     if silent is not None:
         if state is not None and (state == "silent") != silent:
             raise Problem(422, "invalid-parameter", "silent and state contradict each other; give one of them")
         state = "silent" if silent else state
-    flt = flt.__class__(**{**flt.__dict__, "status": status, "state": state, "bbox": parse_bbox(bbox)})
-    return flt
+    return replace(flt, status=status, state=state, bbox=parse_bbox(bbox))
 
 
 Status = Annotated[Literal["online", "offline", "unknown"] | None, Query(description="reported MQTT status")]

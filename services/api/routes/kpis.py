@@ -11,7 +11,7 @@ from pydantic import BaseModel, Field
 
 from services.api.deps import Db, Settings, Viewer
 from services.api.params import Filter, aware, zone
-from services.api.problems import ERRORS, Problem
+from services.api.problems import ERRORS, limit_exceeded
 from services.api.queries import kpis as q
 from services.api.routes.city import city_definitions
 from services.api.sun import dawn_dusk, is_night
@@ -20,6 +20,7 @@ router = APIRouter(prefix="/v1/kpis", tags=["kpis"], responses=ERRORS)
 
 SMART_LIGHTING_TARGET = 0.35  # ≥ 35 % of roads on smart / energy-saving / renewable lighting (DESIGN §2)
 DEFAULT_CENTRE = (21.386, 103.017)  # Điện Biên Phủ, when a city has no geometry definition
+MAX_ENERGY_DAYS = 92  # a quarter: the query reads raw cabinet readings
 
 
 class StatusCount(BaseModel):
@@ -98,9 +99,9 @@ def lighting_energy(db: Db, settings: Settings, _: Viewer, flt: Filter,
                     days: Annotated[int, Query(ge=1, description="local days ending today (or at `end`)")] = 7,
                     end: Annotated[datetime | None, Query(description="default now")] = None,
                     tz: Annotated[str | None, Query(max_length=64)] = None) -> LightingEnergy:
-    if days > 92:
-        raise Problem(422, "limit-exceeded", f"days is {days}, over the limit of 92: ask for fewer days",
-                      limit="days", value=days, maximum=92, hint="ask for at most 92 days")
+    if days > MAX_ENERGY_DAYS:
+        raise limit_exceeded("days", days, MAX_ENERGY_DAYS, "ask for fewer days, or use /v1/series with "
+                             "kind=cabinet&metric=energy_kwh&fn=max for longer ranges")
     tzinfo = zone(tz or settings.api_default_tz)
     stop = aware("end", end) if end else datetime.now(UTC)
     local_end = stop.astimezone(tzinfo).replace(hour=0, minute=0, second=0, microsecond=0) + timedelta(days=1)

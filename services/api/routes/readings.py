@@ -32,11 +32,9 @@ class LatestItem(BaseModel):
     lat: float | None
     lon: float | None
     state: State
-    status: str
-    last_seen: datetime | None
-    time: datetime | None = Field(description="reading time of `reading`")
-    reading: dict[str, Any] | None = Field(description="the newest reading's fields (table columns); "
-                                                       "traffic: {lanes: [...]}")
+    time: datetime | None = Field(description="reading time of `reading` (UTC)")
+    reading: dict[str, Any] | None = Field(default=None, description="the newest reading's fields (table columns, "
+                                           "nulls left out); traffic: {lanes: [...]}. Absent with reading=false")
 
 
 @router.get("/devices/{device_id}/latest", summary="Newest reading of one device", response_model=LatestItem)
@@ -48,13 +46,13 @@ def latest_of_device(db: Db, _: Viewer,
     return Response(text, media_type="application/json")
 
 
-def _stream(pool: ConnectionPool[psycopg.Connection[Any]], flt: Any, ndjson: bool) -> Iterator[bytes]:
+def _stream(pool: ConnectionPool[psycopg.Connection[Any]], flt: Any, ndjson: bool, reading: bool) -> Iterator[bytes]:
     # The connection is taken here, not from a request dependency: it must stay open while the body streams.
     with pool.connection() as conn:
         first = True
         if not ndjson:
             yield b"["
-        for batch in q.stream_latest(conn, flt):
+        for batch in q.stream_latest(conn, flt, reading):
             if ndjson:
                 yield ("\n".join(batch) + "\n").encode()
             else:
@@ -69,7 +67,9 @@ def _stream(pool: ConnectionPool[psycopg.Connection[Any]], flt: Any, ndjson: boo
             responses={200: {"content": {"application/x-ndjson": {"schema": {"type": "string"}}}}})
 def latest_of_many(_: Viewer, flt: Filter, pool: Annotated[ConnectionPool[psycopg.Connection[Any]], Depends(get_pool)],
                    format: Annotated[Literal["json", "ndjson"], Query(description="a JSON array, or one object "
-                                                                      "per line")] = "json") -> Response:
+                                                                      "per line")] = "json",
+                   reading: Annotated[bool, Query(description="false: state only (maps, status boards)")] = True,
+                   ) -> Response:
     ndjson = format == "ndjson"
-    return StreamingResponse(_stream(pool, flt, ndjson),
+    return StreamingResponse(_stream(pool, flt, ndjson, reading),
                              media_type="application/x-ndjson" if ndjson else "application/json")

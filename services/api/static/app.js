@@ -120,7 +120,7 @@ async function refresh() {
   const city = params.get("city") || (cities[0] && cities[0].city);
   const q = `city=${encodeURIComponent(city)}`;
   const [map, devices, byFamily, byWard, bySite] = await Promise.all([
-    api(`/v1/cities/${encodeURIComponent(city)}/map`), api(`/v1/latest?${q}`),
+    api(`/v1/cities/${encodeURIComponent(city)}/map`), api(`/v1/latest?${q}&reading=false`),
     api(`/v1/kpis/status?${q}&group_by=family`), api(`/v1/kpis/status?${q}&group_by=ward`),
     api(`/v1/kpis/status?${q}&group_by=site`),
   ]);
