@@ -10,10 +10,7 @@ must exist in Prometheus — a renamed metric would otherwise leave a panel sile
 from __future__ import annotations
 
 import math
-import os
 import re
-import subprocess
-import sys
 import threading
 import time
 from collections.abc import Iterator
@@ -31,9 +28,9 @@ from simulators.fleet import build_fleet
 from simulators.generator import hourly_batches
 from testkit.apiserver import ApiServer
 from testkit.broker import MosquittoBroker
-from testkit.ingest import REPO_ROOT, IngestProcess
+from testkit.fleet import FleetExporterProcess
+from testkit.ingest import IngestProcess
 from testkit.mqtt import Publisher
-from testkit.ports import free_port
 from testkit.prometheus import PrometheusServer, wait_for
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
@@ -66,41 +63,35 @@ def stack() -> Iterator[Stack]:
         fleet = build_fleet("smoke")
         with psycopg.connect(dsn) as conn:
             upsert_devices(conn, fleet)
-        fleet_port = free_port()
-        env = dict(os.environ, IOC_DATABASE_URL=dsn, IOC_FLEET_METRICS_PORT=str(fleet_port), IOC_FLEET_CACHE_S="0")
-        exporter = subprocess.Popen([sys.executable, "-m", "ioc_cli", "fleet-metrics"], cwd=REPO_ROOT, env=env,
-                                    stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        try:
-            with MosquittoBroker() as broker, IngestProcess(dsn, broker.url) as ingest, ApiServer(dsn) as api:
-                ingest.wait_connected()
-                api_host = api.url.split("://", 1)[1]
-                targets = {"ioc-ingest": [f"127.0.0.1:{ingest.metrics_port}"],
-                           "ioc-fleet": [f"127.0.0.1:{fleet_port}"], "ioc-api": [api_host]}
-                with PrometheusServer(targets=targets, scrape_interval="1s") as prom:
-                    end = int(time.time()) // 60 * 60
-                    host, port = broker.url.split("://", 1)[1].rsplit(":", 1)
-                    with Publisher(host, int(port), client_id="dash-test") as pub:
-                        for batch in hourly_batches(fleet, 3, end - 2 * 3600, end):
-                            pub.publish_all((m.topic, m.payload) for m in batch)
-                            pub.flush()
-                            time.sleep(1.5)  # spread the load over several scrapes: rates need two samples
-                        pub.publish("ioc/v1/dien-bien-phu/lighting/SL-0001-001/telemetry", b"{not json")
+        with FleetExporterProcess(dsn, IOC_FLEET_CACHE_S="0") as exporter, MosquittoBroker() as broker, \
+                IngestProcess(dsn, broker.url) as ingest, ApiServer(dsn) as api:
+            ingest.wait_connected()
+            exporter.wait_ready()
+            api_host = api.url.split("://", 1)[1]
+            targets = {"ioc-ingest": [f"127.0.0.1:{ingest.metrics_port}"],
+                       "ioc-fleet": [exporter.address], "ioc-api": [api_host]}
+            with PrometheusServer(targets=targets, scrape_interval="1s") as prom:
+                end = int(time.time()) // 60 * 60
+                host, port = broker.url.split("://", 1)[1].rsplit(":", 1)
+                with Publisher(host, int(port), client_id="dash-test") as pub:
+                    for batch in hourly_batches(fleet, 3, end - 2 * 3600, end):
+                        pub.publish_all((m.topic, m.payload) for m in batch)
                         pub.flush()
-                    live = threading.Event()
-                    feeder = threading.Thread(target=_keep_alive, args=(host, int(port), api.url, live), daemon=True)
-                    feeder.start()
-                    prom.wait_for(lambda: prom.query('sum(ioc_ingest_rejected_total) > 0') and
-                                  prom.query('ioc_fleet_database_up == 1') and
-                                  prom.query("ioc_api_request_duration_seconds_count"), timeout=60)
-                    time.sleep(3)  # a few more scrapes after the last message
-                    try:
-                        yield Stack(prom)
-                    finally:
-                        live.set()
-                        feeder.join(10)
-        finally:
-            exporter.terminate()
-            exporter.wait(20)
+                        time.sleep(1.5)  # spread the load over several scrapes: rates need two samples
+                    pub.publish("ioc/v1/dien-bien-phu/lighting/SL-0001-001/telemetry", b"{not json")
+                    pub.flush()
+                live = threading.Event()
+                feeder = threading.Thread(target=_keep_alive, args=(host, int(port), api.url, live), daemon=True)
+                feeder.start()
+                prom.wait_for(lambda: prom.query('sum(ioc_ingest_rejected_total) > 0') and
+                              prom.query('ioc_fleet_database_up == 1') and
+                              prom.query("ioc_api_request_duration_seconds_count"), timeout=60)
+                time.sleep(3)  # a few more scrapes after the last message
+                try:
+                    yield Stack(prom)
+                finally:
+                    live.set()
+                    feeder.join(10)
 
 
 @pytest.mark.parametrize(("dashboard", "query"), PROM_QUERIES, ids=[q.name for _, q in PROM_QUERIES])
