@@ -46,8 +46,10 @@ FAMILY_FILTER = "('__all' IN ($family) OR d.family IN ($family))"
 PLACE = f"{CITY_FILTER} AND {WARD_FILTER}"
 # The end of the dashboard's time range: "now" panels show the state at the range's end.
 END = "$__timeTo()::timestamptz"
-# A device is silent when nothing arrived for three of its report intervals (s: ioc.device_state).
-SILENT = f"(s.last_seen IS NULL OR s.last_seen < {END} - make_interval(secs => 3 * d.report_interval_s))"
+# A device is silent when nothing arrived for three of its report intervals (s: ioc.device_state). One never
+# heard from is not commissioned yet, not silent (as the fleet exporter counts it): importing a registry before
+# installation must not paint the map red.
+SILENT = f"(s.last_seen < {END} - make_interval(secs => 3 * d.report_interval_s))"
 
 MIN_15M_MS = 15 * 60 * 1000
 MIN_1H_MS = 60 * 60 * 1000
