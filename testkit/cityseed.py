@@ -234,9 +234,9 @@ def _materialize(conn: psycopg.Connection[Any], end: datetime, progress: Callabl
 
 
 def _schedule_jobs(conn: psycopg.Connection[Any], scheduled: bool) -> None:
-    """Pause (False) or resume (True) the TimescaleDB policy jobs: while rows are bulk-loaded and refreshed by hand, a policy
-    refreshing the same window makes the explicit refresh fail, and one compressing a chunk being loaded slows
-    the load."""
+    """Pause (False) or resume (True) the TimescaleDB policy jobs: while rows are bulk-loaded and refreshed by
+    hand, a policy refreshing the same window makes the explicit refresh fail, and one compressing a chunk being
+    loaded slows the load."""
     for (job,) in conn.execute("SELECT job_id FROM timescaledb_information.jobs WHERE job_id >= 1000").fetchall():
         conn.execute("SELECT alter_job(%s, scheduled => %s)", (job, scheduled))
 
