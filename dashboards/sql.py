@@ -76,10 +76,15 @@ class Tier:
     agg_keys: str = "device_id"
 
 
-def tiered(tier: Tier, time_filter: str = "$__timeFilter({col})") -> str:
+def tiered(tier: Tier, time_filter: str = "$__timeFilter({col})", devices: str | None = None) -> str:
     """A FROM-able subquery ``(…)`` with columns ``t, device_id, …``; ``time_filter`` is a condition on
-    ``{col}`` (the time or bucket column of each branch), by default the dashboard's time range."""
+    ``{col}`` (the time or bucket column of each branch), by default the dashboard's time range. ``devices``,
+    a condition on ``ioc.devices``, narrows every branch to those devices through the (device_id, time)
+    indexes: 300 network points are then read without scanning 25 000 meters' rows."""
     raw_filter, agg_filter = time_filter.format(col="time"), time_filter.format(col="bucket")
+    if devices:
+        only = f" AND device_id = ANY (ARRAY (SELECT device_id FROM ioc.devices WHERE {devices}))"
+        raw_filter, agg_filter = raw_filter + only, agg_filter + only
     return f"""(
     SELECT time AS t, {tier.raw_keys}, {tier.raw} FROM {tier.raw_table}
      WHERE $__interval_ms < {MIN_15M_MS} AND {raw_filter}

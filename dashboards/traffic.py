@@ -8,6 +8,9 @@ from dashboards.panels import bargauge, piechart, stat, table, timeseries
 from dashboards.sql import BUCKET_SECONDS, CITY, PLACE, TRAFFIC, WARD, bucket, tiered
 
 PREVIOUS_WEEKS = 3
+# 100 points: 15-minute buckets over a day, so a 24-hour panel reads the 15-minute rollup (60 counters × 4 lanes
+# every minute is 345 000 raw rows a day; four weeks of them for the comparison).
+POINTS = 100
 SRC = tiered(TRAFFIC)
 INTERSECTION = "coalesce(d.metadata ->> 'intersection', d.site)"
 # The range itself and the same range 1, 2, 3 weeks earlier (an OR of ranges: each can use the time index).
@@ -76,29 +79,31 @@ def dashboard() -> Dashboard:
         variables=[CITY, WARD],
         items=[
             timeseries("Lưu lượng theo nút giao", "Vehicles per hour counted on all lanes of each intersection.",
-                       [VOLUME], unit="suffix: xe/h", decimals=0, thresholds=Thresholds(BLUE), width=12),
+                       [VOLUME], unit="suffix: xe/h", decimals=0, thresholds=Thresholds(BLUE), width=12,
+                       max_data_points=POINTS),
             timeseries("Tốc độ trung bình", "Mean vehicle speed per intersection, km/h; below 15 km/h is "
                                             "congested traffic in the city centre.", [SPEED],
                        unit="velocitykmh", decimals=0, thresholds=Thresholds(RED, ((15, ORANGE), (25, GREEN))),
-                       width=12),
+                       width=12, max_data_points=POINTS),
             Row("So sánh cùng thứ các tuần trước"),
             timeseries("Lưu lượng so với cùng thứ các tuần trước", "Total vehicles per hour in the range and in the "
                                                                    "same range 1, 2 and 3 weeks earlier (same "
                                                                    "weekday and hours): rush hours and festivals "
                                                                    "stand out against ordinary weeks.",
-                       [SAME_WEEKDAY], unit="suffix: xe/h", decimals=0, thresholds=Thresholds(BLUE), width=18),
+                       [SAME_WEEKDAY], unit="suffix: xe/h", decimals=0, thresholds=Thresholds(BLUE), width=18,
+                       max_data_points=POINTS),
             stat("Chênh lệch so với các tuần trước", "Vehicles counted in the range against the mean of the same "
                                                     "range in the previous weeks that have data.", [CHANGE],
                  unit="percentunit", decimals=0, thresholds=Thresholds(GREEN, ((0.2, YELLOW), (0.5, RED))),
-                 width=6, height=9),
+                 width=6, height=9, max_data_points=POINTS),
             Row("Ùn tắc và thành phần xe"),
             bargauge("Tỉ lệ ùn tắc theo nút giao", "Share of lane readings flagged congested in the range.",
-                     [CONGESTION], unit="percentunit", decimals=1, min=0, max=1, width=10,
+                     [CONGESTION], unit="percentunit", decimals=1, min=0, max=1, width=10, max_data_points=POINTS,
                      thresholds=Thresholds(GREEN, ((0.1, YELLOW), (0.25, RED)))),
             piechart("Thành phần phương tiện", "Vehicles by class counted in the range.", [CLASSES],
-                     unit="none", decimals=0, thresholds=Thresholds(BLUE), width=6),
+                     unit="none", decimals=0, thresholds=Thresholds(BLUE), width=6, max_data_points=POINTS),
             table("Theo làn", "Per counter and lane over the range: vehicles, mean speed, occupancy, congestion.",
-                  [PER_LANE], unit="none", decimals=1, thresholds=Thresholds(GREEN), width=8,
+                  [PER_LANE], unit="none", decimals=1, thresholds=Thresholds(GREEN), width=8, max_data_points=POINTS,
                   overrides=[{"matcher": {"id": "byName", "options": name},
                               "properties": [{"id": "unit", "value": "percentunit"}]}
                              for name in ("Chiếm dụng", "Tỉ lệ ùn tắc")]),

@@ -13,8 +13,10 @@ MNF_HOURS = (1, 4)
 # Minimum service pressure 1 bar (≈ 10 m head); above 6 bar pipes and fittings suffer.
 PRESSURE = Thresholds(RED, ((1.0, YELLOW), (1.5, GREEN), (6.0, ORANGE)), show="line")
 
-SRC = tiered(WATER)
+# Network points only (300 of a city's 25 300 water devices), narrowed inside each branch.
+SRC = tiered(WATER, devices="kind = 'network_point' AND city = '$city'")
 INLET = "d.kind = 'network_point' AND d.metadata ->> 'role' = 'inlet'"
+INLETS = "w.device_id = ANY (ARRAY (SELECT device_id FROM ioc.devices WHERE kind = 'network_point' AND city = '$city'))"
 
 CONSUMPTION_PER_DMA = SqlTarget(f"""
 SELECT d.site AS "DMA", sum(m.used) AS "Tiêu thụ"
@@ -28,7 +30,7 @@ SELECT {bucket()}, d.site AS metric, sum(r.flow_lph) / nullif(sum(r.n), 0) / 100
  WHERE {PLACE} AND {INLET}
  GROUP BY 1, 2 ORDER BY 1""", format="time_series")
 
-MNF_WINDOW = (f"w.bucket > $__timeFrom()::timestamptz - interval '1 day' AND w.bucket <= {END} "
+MNF_WINDOW = (f"{INLETS} AND w.bucket > $__timeFrom()::timestamptz - interval '1 day' AND w.bucket <= {END} "
               f"AND extract(hour FROM {local('w.bucket')}) BETWEEN {MNF_HOURS[0]} AND {MNF_HOURS[1]}")
 
 MNF = SqlTarget(f"""
@@ -45,7 +47,7 @@ SELECT d.site AS dma,
                                    AND {MNF_HOURS[1]})
          / nullif(avg(w.avg_flow_lph), 0) AS night_share
   FROM ioc.water_1h w JOIN ioc.devices d USING (device_id)
- WHERE w.bucket > {END} - interval '1 day' AND w.bucket <= {END} AND {PLACE} AND {INLET}
+ WHERE {INLETS} AND w.bucket > {END} - interval '1 day' AND w.bucket <= {END} AND {PLACE} AND {INLET}
  GROUP BY 1 ORDER BY 2 DESC NULLS LAST""")
 
 PRESSURE_SERIES = SqlTarget(f"""

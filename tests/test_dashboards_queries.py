@@ -184,20 +184,19 @@ def test_sandbox_city_is_not_counted_in_the_default_city(seeded: Seeded) -> None
 
 
 def test_rollup_branch_follows_the_interval(seeded: Seeded) -> None:
-    """24 h reads raw rows, 30 days the hourly rollup: PostgreSQL drops the other branches at plan time."""
+    """The traffic panels (100 points) read raw rows for 1 h, the 15-minute rollup for 24 h and the hourly one
+    for 30 days; PostgreSQL drops the other branches at plan time."""
     traffic = next(d for d in COMMITTED.values() if d["uid"] == "ioc-traffic")
     volume = next(q for q in panel_queries(traffic) if q.title == "Lưu lượng theo nút giao")
     variables = selection(traffic, {}, seeded.options())
-    month = volume.sql(TimeRange(seeded.now - RANGES["30d"], seeded.now), variables, False)
-    day = volume.sql(TimeRange(seeded.now - RANGES["24h"], seeded.now), variables, False)
-    assert "WHERE 3600000 >= 3600000" in month and "WHERE 120000 < 900000" in day
-    for sql, used, dropped in ((month, "traffic_1h", "traffic_readings"), (day, "traffic_readings", "traffic_1h")):
-        with psycopg.connect(seeded.dsn) as conn:
-            plan = [r[0] for r in conn.execute(("EXPLAIN (ANALYZE, COSTS OFF) " + sql).encode())]
-        assert any("One-Time Filter: false" in line for line in plan)
-        if seeded.storage == "plain":  # (on TimescaleDB the rollups are continuous aggregates: other names)
-            text = "\n".join(plan)
-            assert used in text or dropped == "traffic_1h", text
+    rendered = {name: volume.sql(TimeRange(seeded.now - span, seeded.now), variables, False)
+                for name, span in RANGES.items()}
+    assert "WHERE 60000 < 900000" in rendered["1h"]
+    assert "WHERE 900000 >= 900000 AND 900000 < 3600000" in rendered["24h"]
+    assert "WHERE 21600000 >= 3600000" in rendered["30d"]
+    for sql in rendered.values():
+        plan = [r[0] for r in seeded.conn.execute(("EXPLAIN (ANALYZE, COSTS OFF) " + sql).encode())]
+        assert sum("One-Time Filter: false" in line for line in plan) == 2, "\n".join(plan)
 
 
 def test_seed_wrote_every_kind_of_row(seeded: Seeded) -> None:
