@@ -11,7 +11,7 @@ import sys
 import typer
 
 from ioc.settings import SettingsError
-from ioc_cli import alerting, api, credentials, db, devices, fleet, ingest, schemas
+from ioc_cli import alerting, api, credentials, dashboards, db, devices, fleet, ingest, schemas
 from simulators.cli import app as sim_app
 
 app = typer.Typer(help="Điện Biên Phủ IOC sensor ingestion backend.", no_args_is_help=True,
@@ -19,6 +19,7 @@ app = typer.Typer(help="Điện Biên Phủ IOC sensor ingestion backend.", no_a
 app.add_typer(db.app, name="db")
 app.add_typer(devices.app, name="devices")
 devices.app.add_typer(credentials.app, name="credentials")
+app.add_typer(dashboards.app, name="dashboards")
 app.command("schemas")(schemas.schemas)
 app.command("ingest")(ingest.ingest)
 app.command("fleet-metrics")(fleet.fleet_metrics)
