@@ -12,8 +12,8 @@ from prometheus_client import CollectorRegistry
 from ioc.settings import load
 from services.fleet.collector import Exposition, FleetCollector
 from services.fleet.config import FleetSettings
-from services.fleet.http import serve
 from services.fleet.query import DatabaseSource
+from services.ops_http import serve
 
 log = logging.getLogger("ioc.fleet")
 
@@ -44,7 +44,7 @@ def main() -> int:
 
     if settings.fleet_cache_s > 0:
         collector.refresh_in_background(stop)
-    server = serve(settings.fleet_metrics_host, settings.fleet_metrics_port, Exposition(registry, collector), health)
+    server = serve(settings.fleet_metrics_host, settings.fleet_metrics_port, health, Exposition(registry, collector))
     log.info("fleet metrics on http://%s:%d/metrics", settings.fleet_metrics_host, server.server_address[1])
     stop.wait()
     server.shutdown()

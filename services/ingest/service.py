@@ -276,7 +276,7 @@ def main() -> int:
     signal.signal(signal.SIGTERM, on_signal)
     signal.signal(signal.SIGINT, on_signal)
     if settings.ingest_metrics_port:
-        from services.ingest.http import serve
+        from services.ops_http import serve
 
         serve(settings.ingest_metrics_host, settings.ingest_metrics_port, service.health)
     return service.run()

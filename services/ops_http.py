@@ -1,4 +1,6 @@
-"""``/metrics`` (the fleet exposition) and ``/health`` (JSON, 503 while the database is unreachable)."""
+"""What every service process exposes for operations: ``/metrics`` (Prometheus exposition) and ``/health``
+(JSON; 503 with the reasons when the process cannot do its job). One small threaded server shared by ingest and
+the fleet exporter (the API has its own routes under FastAPI)."""
 
 from __future__ import annotations
 
@@ -8,11 +10,12 @@ from collections.abc import Callable
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
-from prometheus_client import CONTENT_TYPE_LATEST
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 
-def serve(host: str, port: int, exposition: Callable[[], bytes],
-          health: Callable[[], tuple[bool, dict[str, Any]]]) -> ThreadingHTTPServer:
+def serve(host: str, port: int, health: Callable[[], tuple[bool, dict[str, Any]]],
+          exposition: Callable[[], bytes] = generate_latest) -> ThreadingHTTPServer:
+    """Serve on a daemon thread; ``exposition`` defaults to the process's global registry."""
     class Handler(BaseHTTPRequestHandler):
         def do_GET(self) -> None:
             if self.path == "/metrics":
