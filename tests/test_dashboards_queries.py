@@ -57,6 +57,12 @@ class Seeded:
                                     NULL),
                                    ('f2', now() - interval '3 hours', 'RiverLevelI', 'resolved', 'warning',
                                     'RG-01', 'dien-bien-phu', NULL, '{}', '{}', now() - interval '1 hour')""")
+            # Simulated meters raise alarms only while a leak or a flat battery lasts, which a 26-hour window ending
+            # now may not catch: one meter reports a leak ten minutes ago, so the alarm panels always have a row.
+            conn.execute("""INSERT INTO ioc.water_readings (time, device_id, flow_lph, alarms)
+                            SELECT %s, device_id, 42.0, ARRAY['leak', 'lowBattery'] FROM ioc.devices
+                             WHERE city = 'dien-bien-phu' AND kind = 'meter' ORDER BY device_id LIMIT 1
+                            ON CONFLICT DO NOTHING""", (self.now - timedelta(minutes=10),))
             self.wards = [r[0] for r in conn.execute(
                 "SELECT DISTINCT ward FROM ioc.devices WHERE city = 'dien-bien-phu' AND ward IS NOT NULL ORDER BY 1")]
             self.relations = {r[0] for r in conn.execute(

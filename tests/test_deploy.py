@@ -169,7 +169,8 @@ def _verify(paths: list[str]) -> subprocess.CompletedProcess[str]:
 
 
 def test_systemd_analyze_verify_accepts_the_units(tmp_path: Path) -> None:
-    assert set(UNITS) == {"ioc-migrate.service", "ioc-ingest@.service", "ioc-api.service"}
+    assert set(UNITS) == {"ioc-migrate.service", "ioc-ingest@.service", "ioc-api.service",
+                          "ioc-fleet-metrics.service"}
     done = _verify(_units_for_verify(tmp_path))
     assert done.returncode == 0 and "ioc" not in done.stderr, done.stderr
 
